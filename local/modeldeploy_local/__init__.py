@@ -1,0 +1,1 @@
+"""modeldeploy on one machine: the ``modeldeploy`` command and local mode (``up``, ``serve``)."""

@@ -1,0 +1,1 @@
+"""The modeldeploy operator: reconciles ModelDeployments into Jobs, Deployments and autoscalers."""
