@@ -17,7 +17,7 @@ from modeldeploy_optimizer.apimodel import ApiModel, IntOrString, Rule, api_fiel
 
 # The Triton release whose tritonserver ships in the nvidia-pytriton wheel that
 # local mode runs, so that a model exported for the default image also loads locally.
-DEFAULT_TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:25.06-py3"
+DEFAULT_TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
 
 URI_PATTERN = r"^(s3|pvc|https|file)://.+$"
 URI_SCHEMES = "s3://bucket/key, pvc://claim/path, https://host/path or file:///path"
