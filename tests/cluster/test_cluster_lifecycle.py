@@ -1,0 +1,109 @@
+"""Starting and stopping a control plane leaves nothing behind: no process, no
+listening port, no temporary folder. Each test starts its own cluster (besides
+the session's), so these are the slowest tests here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from hack.cluster import LocalCluster, NodeSpec
+from hack.cluster import tools as cluster_tools
+from hack.cluster.launcher import port_open
+
+pytestmark = pytest.mark.slow
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that mention `text`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+def _temp_clusters() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("modeldeploy-cluster-*")}
+
+
+def test_stop_leaves_no_processes_ports_or_temp_dirs() -> None:
+    before = _temp_clusters()
+    cluster = LocalCluster(nodes=NodeSpec(count=1))
+    try:
+        cluster.start()
+        workdir = cluster.dir
+        pids = dict(cluster.pids)
+        ports = cluster.ports.values()
+        assert set(pids) == {
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kwok",
+            "metrics-server",
+        }
+        assert workdir.name in _temp_clusters() - before
+        assert all(port_open(p) for p in ports), cluster.tail_logs()
+        assert cluster.kubectl("get", "--raw=/readyz").stdout == "ok"
+    finally:
+        cluster.stop()
+
+    for name, pid in pids.items():
+        assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) still exists"
+    assert not _processes_mentioning(str(workdir))
+    assert [p for p in ports if port_open(p)] == []
+    assert not workdir.exists()
+    assert _temp_clusters() == before
+
+
+def test_cli_up_prints_kubeconfig_and_down_cleans_up(tmp_path: Path) -> None:
+    workdir = tmp_path / "cluster"
+    repo = cluster_tools.REPO
+    cli = [sys.executable, "-m", "hack.cluster", "--workdir", str(workdir)]
+    up = subprocess.run(
+        [*cli, "up", "--nodes", "1", "--no-metrics"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        lines = up.stdout.strip().splitlines()
+        assert len(lines) == 1, up.stdout
+        assert lines[0] == f"export KUBECONFIG={workdir / 'kubeconfig'}"
+        # The processes outlive `up`; kubectl works with that kubeconfig.
+        nodes = subprocess.run(
+            [str(cluster_tools.path("kubectl")), "get", "nodes", "-o", "name"],
+            env={**os.environ, "KUBECONFIG": str(workdir / "kubeconfig")},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert nodes.strip() == "node/kwok-node-0"
+        status = subprocess.run([*cli, "status"], cwd=repo, capture_output=True, text=True)
+        assert status.returncode == 0, status.stdout
+        assert status.stdout.startswith("up:"), status.stdout
+        ports = LocalCluster.attach(workdir).ports.values()
+    finally:
+        down = subprocess.run(
+            [*cli, "down"], cwd=repo, capture_output=True, text=True, timeout=120, check=False
+        )
+    assert down.returncode == 0, down.stderr
+    assert not workdir.exists()
+    assert not _processes_mentioning(str(workdir))
+    assert [p for p in ports if port_open(p)] == []
