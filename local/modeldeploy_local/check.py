@@ -113,14 +113,43 @@ def infer_grpc(url: str, model: str, inputs: Mapping[str, Array], outputs: list[
         return {name: np.asarray(result.as_numpy(name)) for name in outputs}
 
 
-def onnxruntime_outputs(
-    onnx_path: Path, inputs: Mapping[str, Array], outputs: list[str]
-) -> Tensors:
-    import onnxruntime as ort  # type: ignore[import-untyped]
+_REFERENCE_SCRIPT = """
+import sys, numpy as np, onnxruntime as ort
+model, feeds_path, out_path, *names = sys.argv[1:]
+feeds = dict(np.load(feeds_path))
+session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+np.savez(out_path, **dict(zip(names, session.run(names, feeds))))
+"""
 
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    results = session.run(outputs, dict(inputs))
-    return {name: np.asarray(value) for name, value in zip(outputs, results, strict=True)}
+
+def onnxruntime_outputs(
+    onnx_path: Path, inputs: Mapping[str, Array], outputs: list[str], python: Path | None = None
+) -> Tensors:
+    """ONNX Runtime's answer; with ``python``, that interpreter's ONNX Runtime computes it.
+
+    Triton's stub runs ONNX Runtime 1.19.2 and the venv a newer one; their INT8
+    kernels round differently (about 1e-2 on MiniLM's embeddings), so the check
+    asks the very runtime Triton runs, in its venv, for the reference.
+    """
+    if python is None:
+        import onnxruntime as ort  # type: ignore[import-untyped]
+
+        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        results = session.run(outputs, dict(inputs))
+        return {name: np.asarray(value) for name, value in zip(outputs, results, strict=True)}
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="modeldeploy-reference-") as tmp:
+        feeds, answer = Path(tmp) / "feeds.npz", Path(tmp) / "outputs.npz"
+        savez: Any = np.savez  # typed as if every keyword were allow_pickle
+        savez(feeds, **dict(inputs))
+        command = [str(python), "-c", _REFERENCE_SCRIPT, str(onnx_path), str(feeds), str(answer)]
+        done = subprocess.run([*command, *outputs], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise CheckFailedError(f"ONNX Runtime could not run {onnx_path}: {done.stderr[-2000:]}")
+        with np.load(answer) as loaded:
+            return {name: np.asarray(loaded[name]) for name in outputs}
 
 
 def max_abs_diff(actual: Array, expected: Array) -> float:
@@ -149,11 +178,16 @@ def check_model(
     config: mc.ModelConfig,
     onnx_path: Path,
     inputs: Tensors | None = None,
+    python: Path | None = None,
 ) -> CheckResult:
-    """Send ``inputs`` over HTTP and gRPC; fail unless both match ONNX Runtime's outputs."""
+    """Send ``inputs`` over HTTP and gRPC; fail unless both match ONNX Runtime's outputs.
+
+    ``python``: the interpreter whose ONNX Runtime computes the reference (the
+    server's stub venv); this process's ONNX Runtime when None.
+    """
     feeds = inputs if inputs is not None else sample_inputs(config)
     names = [spec.name for spec in config.output]
-    expected = onnxruntime_outputs(onnx_path, feeds, names)
+    expected = onnxruntime_outputs(onnx_path, feeds, names, python)
     result = CheckResult(config.name, {k: list(v.shape) for k, v in feeds.items()})
     result.served["http"] = infer_http(endpoints.http, config.name, feeds, names)
     result.served["grpc"] = infer_grpc(endpoints.grpc, config.name, feeds, names)

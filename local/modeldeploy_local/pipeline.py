@@ -38,7 +38,7 @@ class Plan:
 
 
 def volumes_dir(workdir: Path) -> Path:
-    return Path(os.environ.get(VOLUMES_ENV) or workdir / "volumes")
+    return Path(os.environ.get(VOLUMES_ENV) or workdir / "volumes").absolute()
 
 
 def _local_uri(uri: str, volumes: Path) -> tuple[str, Path | None]:
@@ -125,7 +125,7 @@ def optimize(plan_: Plan, output: Path, console: Console, again: bool = False) -
     return output
 
 
-def report_rows(repository: Path) -> list[tuple[str, str]]:
+def report_rows(repository: Path, revision: str) -> list[tuple[str, str]]:
     from modeldeploy_optimizer.report import Report
 
     report = Report.model_validate_json((repository / "report.json").read_text())
@@ -135,7 +135,9 @@ def report_rows(repository: Path) -> list[tuple[str, str]]:
         return f"{value / 2**20:.1f} MiB" if value is not None else "-"
 
     rows = [
-        ("revision", s.revision or "-"),
+        # The manifest's revision (what the cluster's status shows), not the one the
+        # optimizer derives from the local path it was handed.
+        ("revision", revision),
         ("candidate", s.chosen or "-"),
         ("size", f"{mib(s.optimized_bytes)} (was {mib(s.original_bytes)})"),
         ("speedup", f"{s.speedup:.2f}x (p50, batch 1)" if s.speedup else "-"),
@@ -165,7 +167,7 @@ def _text_check(running: runner.Running, model_dir: Path | None) -> list[tuple[s
         return []
     inputs = embedding.encode(tokenizer, names)
     result = check.check_model(
-        running.server.endpoints, model.config, running.onnx_path(model), inputs
+        running.server.endpoints, model.config, running.onnx_path(model), inputs, running.python
     )
     vectors = embedding.sentence_embeddings(result.served["grpc"], inputs.get("attention_mask"))
     if vectors is None:
@@ -196,7 +198,7 @@ def up(file: Path, options: RunOptions, reoptimize: bool = False) -> int:
         results = runner.check_all(running)
         similarity = _text_check(running, plan_.model_dir)
         rows = [("model", name), *summary.endpoint_rows(running.server.endpoints)]
-        rows += report_rows(output)
+        rows += report_rows(output, plan_.revision)
         rows.append(("repository", f"{output} (served from {running.repository})"))
         rows.append(("log", str(running.server.options.log_path)))
         tables = [summary.key_values(f"{name} is ready", rows), summary.checks_table(results)]

@@ -41,6 +41,11 @@ class Running:
     def onnx_path(self, model: LocalModel) -> Path:
         return self.repository / model.name / model.versions[-1] / model.onnx_file
 
+    @property
+    def python(self) -> Path:
+        """The stub venv's interpreter: its ONNX Runtime is the one Triton runs."""
+        return self.server.install.stub_env / "bin" / "python"
+
 
 def start(name: str, source: Path, options: RunOptions) -> Running:
     """Build the local repository from ``source`` under the workdir and start Triton on it."""
@@ -69,7 +74,12 @@ def start(name: str, source: Path, options: RunOptions) -> Running:
 def check_all(running: Running) -> list[check.CheckResult]:
     """One real inference per model over HTTP and gRPC, compared with ONNX Runtime."""
     return [
-        check.check_model(running.server.endpoints, model.config, running.onnx_path(model))
+        check.check_model(
+            running.server.endpoints,
+            model.config,
+            running.onnx_path(model),
+            python=running.python,
+        )
         for model in running.models
     ]
 

@@ -7,6 +7,7 @@ sequence axes that mean-pools embeddings like MiniLM.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +107,9 @@ def write_onnx_repository(root: Path, names: tuple[str, ...] = ("linear", "token
         builders[name](root / name / "1" / "model.onnx")
         repository.write_config(onnx_config(name), root / name / "config.pbtxt")
     return root
+
+
+def cli_env() -> dict[str, str]:
+    """The environment for `modeldeploy` subprocesses: defaults (workdir, volumes) in cwd."""
+    drop = ("MODELDEPLOY_VOLUMES", "MODELDEPLOY_WORKDIR")
+    return {k: v for k, v in os.environ.items() if k not in drop}

@@ -14,7 +14,7 @@ from modeldeploy_local.ports import Ports, free_ports
 from modeldeploy_local.tools import TritonInstall, find_tritonserver
 from modeldeploy_local.triton_log import relevant_lines
 
-from tests.local.models import write_onnx_repository
+from tests.local.models import cli_env, write_onnx_repository
 
 
 def test_missing_binary_says_how_to_install(tmp_path: Path) -> None:
@@ -91,7 +91,9 @@ def test_relevant_lines_unfold_tracebacks() -> None:
 
 def _modeldeploy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "modeldeploy_local", *args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        command, cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.slow
