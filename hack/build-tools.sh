@@ -87,7 +87,9 @@ build_kubernetes() {
   local date; date="$(module_time "k8s.io/kubernetes@$ver")"
   local ld="" p kv
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    for kv in "gitVersion=$ver" "gitMajor=1" "gitMinor=$minor" "gitTreeState=clean" "buildDate=$date"; do
+    # The module proxy does not tell the commit: leave gitCommit empty rather
+    # than the source's "$Format:%H$" placeholder.
+    for kv in "gitVersion=$ver" "gitMajor=1" "gitMinor=$minor" "gitCommit=" "gitTreeState=clean" "buildDate=$date"; do
       ld+=" -X '$p.$kv'"
     done
   done

@@ -214,7 +214,9 @@ class LocalCluster:
         (the CLI's `up`); `LocalCluster.attach(workdir).stop()` ends them.
         """
         t0 = time.monotonic()
-        tools.ensure(build=self.build_tools)
+        needed = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+        needed += ("kubectl", "kwok") + (("metrics-server",) if self.metrics else ())
+        tools.ensure(needed, build=self.build_tools)
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="modeldeploy-cluster-"))
             self._created_workdir = True
@@ -630,6 +632,7 @@ class LocalCluster:
                 "--kubelet-use-node-status-port",
                 f"--kubelet-certificate-authority={k.ca.cert}",
                 "--metric-resolution=10s",
+                "--kubelet-request-timeout=5s",
                 "--profiling=false",
             ],
             detach,

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from . import tools
 from .launcher import LocalCluster
 
 _SHARED: list[LocalCluster] = []
@@ -47,6 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def shared_cluster() -> LocalCluster:
     """The session's cluster, started on first call."""
     if not _SHARED:
+        tools.ensure()  # helm too: the tests of the chart use it
         keep = os.environ.get("MODELDEPLOY_KEEP_CLUSTER") == "1"
         _SHARED.append(LocalCluster(keep_workdir=keep).start())
     return _SHARED[0]
