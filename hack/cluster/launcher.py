@@ -214,8 +214,9 @@ class LocalCluster:
         (the CLI's `up`); `LocalCluster.attach(workdir).stop()` ends them.
         """
         t0 = time.monotonic()
-        needed = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-        needed += ("kubectl", "kwok") + (("metrics-server",) if self.metrics else ())
+        needed: tuple[str, ...] = ("etcd", "kube-apiserver", "kube-controller-manager")
+        needed += ("kube-scheduler", "kubectl", "kwok")
+        needed += ("metrics-server",) if self.metrics else ()
         tools.ensure(needed, build=self.build_tools)
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="modeldeploy-cluster-"))
