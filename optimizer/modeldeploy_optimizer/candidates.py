@@ -179,9 +179,11 @@ def retry_int8(ctx: Context, failed: Candidate) -> list[Candidate]:
     """Re-quantize with the most sensitive layers (measured) left in float, until one passes."""
     assert failed.path is not None
     assert failed.settings is not None
-    op_types = failed.settings.op_types or (
-        quantize.DYNAMIC_OP_TYPES if failed.kind == "dynamic-int8" else quantize.STATIC_OP_TYPES
-    )
+    # Static QDQ: every node whose inputs are quantized is ranked (Add, pooling too);
+    # dynamic: the MatMul/Gemm/Gather nodes it quantizes.
+    op_types: tuple[str, ...] | None = failed.settings.op_types
+    if failed.kind == "dynamic-int8":
+        op_types = op_types or quantize.DYNAMIC_OP_TYPES
     float_model = ctx.base
     if failed.kind == "static-int8":
         float_model = ctx.workdir / "preprocessed" / "model.onnx"
@@ -189,7 +191,7 @@ def retry_int8(ctx: Context, failed: Candidate) -> list[Candidate]:
             float_model = ctx.base
     probe = {k: v[:SENSITIVITY_SAMPLES] for k, v in ctx.held_out.items()}
     ranking = sensitivity.rank_layers(
-        float_model, failed.path, tuple(op_types), probe, ctx.workdir / "sensitivity"
+        float_model, failed.path, op_types, probe, ctx.workdir / "sensitivity"
     )
     if not ranking:
         failed.note += "; no layer ranking could be measured, so no retry"
@@ -199,7 +201,7 @@ def retry_int8(ctx: Context, failed: Candidate) -> list[Candidate]:
     ctx.log(f"{failed.name}: most sensitive layers {top}")
     tried: list[Candidate] = []
     for count in EXCLUSION_STEPS:
-        if count > max(1, len(ranking) // 2):
+        if count > max(1, len(ranking) * 2 // 3):
             break
         excluded = tuple(name for name, _ in ranking[:count])
         settings = replace(failed.settings, exclude=excluded)

@@ -268,8 +268,8 @@ def _export_hugging_face(
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call,unused-ignore]
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call,unused-ignore]
 
         tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
         encoder = AutoModel.from_pretrained(

@@ -180,6 +180,10 @@ class Run:
                 ("no candidate passed the accuracy gate; served the FP32 export"),
             )
         pool = [baseline, *passing] if spec.strategy == "auto" else passing
+        if self.inp.gpu and any(c.kind == "fp16" for c in pool):
+            # CPU timings cannot rank GPU kernels; on a GPU, FP16 halves memory traffic
+            # and runs on tensor cores, so a passing FP16 beats FP32 there.
+            pool = [c for c in pool if c.kind not in ("fp32", "fp32-optimized")]
         best = min(stats[c.name][0].p50_ms for c in pool)
         fast = [c for c in pool if stats[c.name][0].p50_ms <= best * (1 + SPEED_TIE)]
         chosen = min(fast, key=lambda c: (c.bytes or 0, stats[c.name][0].p50_ms))

@@ -51,7 +51,7 @@ def tiny_torchscript(tmp_path_factory: pytest.TempPathFactory) -> Path:
         nn.Linear(32, 10),
     ).eval()
     path = tmp_path_factory.mktemp("tiny") / "tiny.pt"
-    torch.jit.trace(model, torch.randn(1, 3, 32, 32)).save(str(path))
+    torch.jit.trace(model, torch.randn(1, 3, 32, 32)).save(str(path))  # type: ignore[no-untyped-call]
     return path
 
 
