@@ -89,3 +89,18 @@ def test_credentials_never_appear_in_messages(tmp_path: Path) -> None:
     assert "secret" not in caught.value.message
     assert "hidden" not in caught.value.message
     assert caught.value.reason == "SourceUnreachable"
+
+
+def test_s3_failure_is_source_unreachable_without_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-value")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(OptimizerError) as caught:
+        fetch("s3://models/minilm/", tmp_path)
+    assert caught.value.reason == "SourceUnreachable"
+    assert caught.value.message.startswith("s3://models/minilm/")
+    assert "s3cr3t" not in caught.value.message
