@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -50,9 +51,11 @@ KWOK_CONFIGS = (
     "stage/node/fast/node-initialize.yaml",
     "stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
     "stage/pod/fast/pod-ready.yaml",
-    "stage/pod/fast/pod-complete.yaml",
     "stage/pod/fast/pod-delete.yaml",
 )
+# kwok's pod-complete stage (a Job's pods succeed) is added from a copy that
+# leaves out the pods labelled with LocalCluster.manual_job_pods.
+KWOK_POD_COMPLETE = "stage/pod/fast/pod-complete.yaml"
 KWOK_METRICS_CONFIGS = (
     "metrics/resource/metrics-resource.yaml",
     "metrics/usage/usage-from-annotation.yaml",
@@ -109,6 +112,12 @@ class Ports:
         return [p for p in vars(self).values() if p]
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent dies (PR_SET_PDEATHSIG),
+    so that a killed test run does not leave a control plane behind."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+
 def port_open(port: int) -> bool:
     """Whether something accepts connections on 127.0.0.1:port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -153,6 +162,12 @@ class LocalCluster:
     keep_workdir: bool = False
     remove_workdir: bool = False
     start_timeout: float = 120.0
+    # Job pods with these labels are left Running by kwok: a test finishes them
+    # as the kubelet would (patching the pod's status, termination message and
+    # all). Default: the operator's optimization Jobs. Other Jobs' pods succeed.
+    manual_job_pods: dict[str, str] = field(
+        default_factory=lambda: {"app.kubernetes.io/managed-by": "modeldeploy"}
+    )
     ports: Ports = field(default_factory=Ports)
     processes: list[_Process] = field(default_factory=list)
     started_in: float = 0.0
@@ -309,6 +324,7 @@ class LocalCluster:
                 stderr=subprocess.STDOUT,
                 cwd=self.dir,
                 start_new_session=True,  # Ctrl-C in a terminal does not reach it
+                preexec_fn=None if detach else _die_with_parent,
             )
         finally:
             log.close()
@@ -320,7 +336,7 @@ class LocalCluster:
 
     def _save_state(self) -> None:
         state = {
-            "created_workdir": self._created_workdir,
+            "created_workdir": self._created_workdir or self.remove_workdir,
             "kubeconfig": str(self.kubeconfig),
             "ports": vars(self.ports),
             "processes": [
@@ -560,13 +576,16 @@ class LocalCluster:
 
     def _start_kwok(self, detach: bool) -> None:
         kustomize = tools.kwok_kustomize_dir()
-        configs = KWOK_CONFIGS + (KWOK_METRICS_CONFIGS if self.metrics else ())
+        configs = [kustomize / c for c in KWOK_CONFIGS]
+        configs.append(self._pod_complete_stage(kustomize / KWOK_POD_COMPLETE))
+        if self.metrics:
+            configs += [kustomize / c for c in KWOK_METRICS_CONFIGS]
         self._spawn(
             "kwok",
             str(tools.path("kwok")),
             [
                 f"--kubeconfig={self.kubeconfig}",
-                *[f"--config={kustomize / c}" for c in configs],
+                *[f"--config={c}" for c in configs],
                 "--manage-all-nodes=true",
                 "--node-ip=127.0.0.1",
                 f"--node-port={self.ports.kwok}",
@@ -578,6 +597,19 @@ class LocalCluster:
             ],
             detach,
         )
+
+    def _pod_complete_stage(self, stock: Path) -> Path:
+        """kwok's pod-complete stage, minus the pods matching `manual_job_pods`."""
+        stage = yaml.safe_load(stock.read_text())
+        expressions = stage["spec"]["selector"]["matchExpressions"]
+        for key, value in self.manual_job_pods.items():
+            expressions.append(
+                {"key": f'.metadata.labels["{key}"]', "operator": "NotIn", "values": [value]}
+            )
+        out = self.dir / "kwok" / "pod-complete.yaml"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(yaml.safe_dump(stage, sort_keys=False))
+        return out
 
     def _create_nodes(self) -> None:
         n = self.nodes

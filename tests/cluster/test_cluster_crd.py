@@ -26,7 +26,7 @@ def crd_installed(cluster: LocalCluster) -> str:
     assert CRD.is_file(), f"{CRD} is missing: `make crds` generates it"
     name = yaml.safe_load(CRD.read_text())["metadata"]["name"]
     cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=modeldeploy-tests",
+        "apply", "--server-side", "--force-conflicts",
         "-f", str(CRD),
     )  # fmt: skip
     cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")

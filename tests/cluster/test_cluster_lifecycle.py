@@ -4,6 +4,7 @@ the session's), so these are the slowest tests here."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,8 @@ import pytest
 
 from hack.cluster import LocalCluster, NodeSpec
 from hack.cluster import tools as cluster_tools
-from hack.cluster.launcher import port_open
+from hack.cluster.launcher import _pid_alive, port_open
+from hack.cluster.pytest_plugin import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -107,3 +109,38 @@ def test_cli_up_prints_kubeconfig_and_down_cleans_up(tmp_path: Path) -> None:
     assert not workdir.exists()
     assert not _processes_mentioning(str(workdir))
     assert [p for p in ports if port_open(p)] == []
+
+
+def test_components_die_with_a_killed_parent(tmp_path: Path) -> None:
+    """A test run killed outright (a CI timeout) leaves no control plane running."""
+    workdir = tmp_path / "cluster"
+    script = (
+        "import json, sys, time\n"
+        "from pathlib import Path\n"
+        "from hack.cluster import LocalCluster, NodeSpec\n"
+        "c = LocalCluster(Path(sys.argv[1]), nodes=NodeSpec(count=1), metrics=False).start()\n"
+        "print(json.dumps(c.pids), flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(workdir)],
+        cwd=cluster_tools.REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        line = parent.stdout.readline()
+        assert line, "the cluster did not start"
+        pids: dict[str, int] = json.loads(line)
+        assert len(pids) == 5
+    finally:
+        parent.kill()
+        parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
+    wait_until(
+        lambda: not [n for n, pid in pids.items() if _pid_alive(pid)],
+        "every component to exit after its parent was killed",
+        timeout=30,
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
+import time
 from typing import Any
 
 import pytest
@@ -112,6 +113,68 @@ def test_job_completes(cluster: LocalCluster, namespace: str) -> None:
     assert job["status"]["succeeded"] == 1
     pods = kubectl_json(cluster, "pods", "-n", namespace, "-l", "job-name=once")["items"]
     assert [p["status"]["phase"] for p in pods] == ["Succeeded"]
+
+
+def test_operator_job_pods_wait_for_the_test_to_play_the_kubelet(
+    cluster: LocalCluster, namespace: str
+) -> None:
+    """Pods labelled app.kubernetes.io/managed-by=modeldeploy (the operator's Jobs)
+    stay Running until the test writes their end, termination message included."""
+    apply(
+        cluster,
+        namespace,
+        """
+        apiVersion: batch/v1
+        kind: Job
+        metadata: {name: optimize}
+        spec:
+          backoffLimit: 0
+          template:
+            metadata:
+              labels: {app.kubernetes.io/managed-by: modeldeploy}
+            spec:
+              restartPolicy: Never
+              containers:
+              - {name: optimizer, image: registry.invalid/optimizer:1}
+        """,
+    )
+
+    def running_pod() -> dict[str, Any] | None:
+        pods = kubectl_json(cluster, "pods", "-n", namespace, "-l", "job-name=optimize")["items"]
+        ready = [p for p in pods if condition(p, "Ready") == "True"]
+        return ready[0] if ready else None
+
+    pod = wait_until(running_pod, "the Job's pod to be Running and Ready")
+    time.sleep(2)  # kwok had time to complete it, and must not have
+    job = kubectl_json(cluster, "job", "-n", namespace, "optimize")
+    assert job["status"].get("active") == 1
+    assert not job["status"].get("succeeded")
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    terminated = {"exitCode": 1, "reason": "Error", "message": '{"ok": false}'}
+    status = {
+        "status": {
+            "phase": "Failed",
+            "containerStatuses": [
+                {
+                    "name": "optimizer",
+                    "image": "registry.invalid/optimizer:1",
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {"terminated": {**terminated, "startedAt": now, "finishedAt": now}},
+                }
+            ],
+        }
+    }
+    cluster.kubectl(
+        "patch", "pod", "-n", namespace, pod["metadata"]["name"], "--subresource=status",
+        "--type=merge", "-p", json.dumps(status),
+    )  # fmt: skip
+    cluster.kubectl("wait", "-n", namespace, "--for=condition=Failed", "job/optimize")
+    after = kubectl_json(cluster, "pod", "-n", namespace, pod["metadata"]["name"])
+    state = after["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert state["message"] == '{"ok": false}'
 
 
 def test_deleting_an_owner_garbage_collects_its_children(
