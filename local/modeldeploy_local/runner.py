@@ -50,7 +50,8 @@ class Running:
 def start(name: str, source: Path, options: RunOptions) -> Running:
     """Build the local repository from ``source`` under the workdir and start Triton on it."""
     install = find_tritonserver()
-    local = options.workdir / name / "repository"
+    # Absolute, so the command line (ps, logs, `down`) says where the repository is.
+    local = options.workdir.absolute() / name / "repository"
     models = repository.build_local_repository(source, local)
     ports = options.ports or free_ports(options.host if options.host != "0.0.0.0" else "127.0.0.1")
     server = TritonServer(
@@ -59,7 +60,7 @@ def start(name: str, source: Path, options: RunOptions) -> Running:
             repository=local,
             ports=ports,
             host=options.host,
-            log_path=options.workdir / name / "tritonserver.log",
+            log_path=options.workdir.absolute() / name / "tritonserver.log",
         ),
     )
     server.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -161,3 +162,41 @@ def test_cli_port_taken(tmp_path: Path, triton_install: TritonInstall) -> None:
     assert done.returncode == 1
     assert f"error: port {ports.http} (HTTP) on 127.0.0.1 is already in use" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _servers_under(folder: Path) -> list[int]:
+    """Live tritonserver processes serving a repository below ``folder``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and _alive(int(proc.name)):
+            try:
+                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if "tritonserver" in cmdline and str(folder) in cmdline:
+                pids.append(int(proc.name))
+    return pids
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_foreground_server_stops_cleanly_on_ctrl_c_and_sigterm(
+    triton_install: TritonInstall, tmp_path: Path, signum: int
+) -> None:
+    write_onnx_repository(tmp_path / "repo", names=("linear",))
+    command = [sys.executable, "-u", "-m", "modeldeploy_local", "serve", "repo", "--free-ports"]
+    with subprocess.Popen(
+        command, cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, text=True
+    ) as cli:
+        try:
+            assert cli.stdout is not None
+            for line in cli.stdout:
+                if "press Ctrl-C" in line:
+                    break
+            assert _servers_under(tmp_path), "tritonserver should be running"
+            cli.send_signal(signum)
+            assert cli.wait(timeout=60) == 0
+        finally:
+            cli.kill()
+    assert _servers_under(tmp_path) == []
+    assert not list(Path("/dev/shm").glob(f"modeldeploy{cli.pid}_*"))
