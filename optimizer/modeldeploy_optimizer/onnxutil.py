@@ -71,6 +71,9 @@ def session(path: Path, threads: int | None = None) -> Any:
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    # Idle thread pools must not spin: the benchmark runs several sessions in turn, and
+    # one session's spinning workers would steal the cores from the next one's run.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

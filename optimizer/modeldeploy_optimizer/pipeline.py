@@ -116,7 +116,7 @@ def publish(staging: Path, output: str) -> str:
     if not output.startswith("s3://"):
         return output
     try:
-        import boto3  # type: ignore[import-not-found,unused-ignore]
+        import boto3  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ModuleNotFoundError:
         raise OptimizerError(
             "OutputUnwritable", "writing to s3:// needs boto3 in the optimizer image"

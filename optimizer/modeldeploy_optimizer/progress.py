@@ -19,7 +19,6 @@ STAGES = (
     "export",
     "prepare",
     "candidates",
-    "gate",
     "benchmark",
     "write",
 )

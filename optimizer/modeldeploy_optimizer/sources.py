@@ -99,7 +99,7 @@ def _download(uri: str, workdir: Path) -> Path:
 
 def _from_s3(uri: str, workdir: Path) -> Path:
     try:
-        import boto3  # type: ignore[import-not-found,unused-ignore]
+        import boto3  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ModuleNotFoundError:
         raise OptimizerError(
             "SourceUnreachable",

@@ -138,7 +138,8 @@ class Run:
             self.progress.log(f"building {kind}", candidate=kind)
             candidate = cands.build(ctx, kind)
             tried.append(candidate)
-            if spec.strategy == "auto" and kind.endswith("int8") and candidate.status == "rejected":
+            retry = kind in ("dynamic-int8", "static-int8") and candidate.status == "rejected"
+            if spec.strategy == "auto" and retry:
                 tried += cands.retry_int8(ctx, candidate)
         return tried
 
