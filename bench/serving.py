@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -213,24 +214,28 @@ def find_repository(given: str | None) -> Path:
     return found[-1].parent
 
 
-def triton_variant(source: Path, target: Path, dynamic: bool) -> Any:
+def triton_variant(source: Path, target: Path, dynamic: bool, max_batch: int = 0) -> Any:
     """The local repository, with or without the dynamic batcher; returns the model."""
     from modeldeploy_local import repository
 
     (model,) = repository.build_local_repository(source, target)
     if not dynamic:
         model.config.ClearField("dynamic_batching")
-        repository.write_config(model.config, target / model.name / "config.pbtxt")
+    if max_batch:
+        model.config.max_batch_size = max_batch
+    repository.write_config(model.config, target / model.name / "config.pbtxt")
     return model
 
 
-def start_triton(stack: ExitStack, source: Path, work: Path, dynamic: bool) -> Target:
+def start_triton(
+    stack: ExitStack, source: Path, work: Path, dynamic: bool, max_batch: int = 0
+) -> Target:
     from modeldeploy_local.ports import free_ports
     from modeldeploy_local.server import ServerOptions, TritonServer
     from modeldeploy_local.tools import find_tritonserver
 
     name = "triton-dynamic" if dynamic else "triton-no-batching"
-    triton_variant(source, work / name, dynamic)
+    triton_variant(source, work / name, dynamic, max_batch)
     options = ServerOptions(work / name, free_ports(), log_path=work / f"{name}.log")
     server = stack.enter_context(TritonServer(find_tritonserver(), options))
     server.wait_ready()
@@ -292,6 +297,8 @@ def summarize(server: str, concurrency: int, sample: Sample) -> dict[str, Any]:
         "errors": sample.errors,
         # Samples per model execution: how much the dynamic batcher merged.
         "avg_batch": round(sample.inferences / sample.executions, 2) if sample.executions else 1.0,
+        # This machine is shared: the load average says how noisy the numbers are.
+        "loadavg_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -314,9 +321,10 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         axis.set_xticklabels([f"concurrency {c}" for c in CONCURRENCY])
         axis.set_ylabel(label)
         axis.grid(axis="y", alpha=0.3)
-    axes[0].legend()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(servers), frameon=False)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
 
 
@@ -350,11 +358,22 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=25, help="requests per in-flight slot")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per level")
     parser.add_argument("--out", default=str(RESULTS), help="folder for serving.json/.png")
+    parser.add_argument(
+        "--max-batch-size", type=int, default=0, help="override the config's max_batch_size"
+    )
+    parser.add_argument(
+        "--replot", action="store_true", help="only redraw serving.png from serving.json"
+    )
     parser.add_argument("--serve-onnxruntime", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_onnxruntime:
         serve_onnxruntime(args.serve_onnxruntime, args.port)
+        return 0
+    title = "{} on tritonserver (CPU) vs plain ONNX Runtime"
+    if args.replot:
+        rows = json.loads((Path(args.out) / "serving.json").read_text())
+        plot(rows, Path(args.out) / "serving.png", title.format(rows[0]["model"]))
         return 0
 
     import tempfile
@@ -369,8 +388,8 @@ def main() -> int:
         sample = sample_inputs(model.config, batch=1, length=args.seq_len, seed=7)
         onnx_path = (source / model.name / model.versions[-1] / model.onnx_file).resolve()
         targets = [
-            start_triton(stack, source, work, dynamic=True),
-            start_triton(stack, source, work, dynamic=False),
+            start_triton(stack, source, work, True, args.max_batch_size),
+            start_triton(stack, source, work, False, args.max_batch_size),
             start_onnxruntime(stack, onnx_path),
         ]
         rows = run_rounds(targets, model.name, sample, counts, args.rounds)
@@ -382,7 +401,7 @@ def main() -> int:
     for r in rows:
         r.update(model=model.name, inputs=shapes)
     (out / "serving.json").write_text(json.dumps(rows, indent=2) + "\n")
-    plot(rows, out / "serving.png", f"{model.name} on tritonserver (CPU) vs plain ONNX Runtime")
+    plot(rows, out / "serving.png", title.format(model.name))
     return 0
 
 
