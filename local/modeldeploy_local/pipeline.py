@@ -200,6 +200,7 @@ def up(file: Path, options: RunOptions, reoptimize: bool = False) -> int:
         rows = [("model", name), *summary.endpoint_rows(running.server.endpoints)]
         rows += report_rows(output, plan_.revision)
         rows.append(("repository", f"{output} (served from {running.repository})"))
+        rows.append(runner.metrics_row(running))
         rows.append(("log", str(running.server.options.log_path)))
         tables = [summary.key_values(f"{name} is ready", rows), summary.checks_table(results)]
         if similarity:

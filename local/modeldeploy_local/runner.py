@@ -85,6 +85,15 @@ def check_all(running: Running) -> list[check.CheckResult]:
     ]
 
 
+def metrics_row(running: Running) -> tuple[str, str]:
+    """Whether /metrics exposes what the autoscaler reads (queue time, inference counts)."""
+    families = check.metric_families(check.scrape_metrics(running.server.endpoints.metrics))
+    missing = [name for name in check.REQUIRED_METRICS if name not in families]
+    if missing:
+        return ("autoscaling metrics", "MISSING: " + ", ".join(missing))
+    return ("autoscaling metrics", f"{len(check.REQUIRED_METRICS)} nv_inference_* families exposed")
+
+
 class _StopRequestedError(Exception):
     """Raised from the SIGTERM handler so the foreground loop stops like on Ctrl-C."""
 

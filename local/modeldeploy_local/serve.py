@@ -26,6 +26,7 @@ def serve(repository: Path, options: RunOptions, name: str | None = None) -> int
         endpoints = running.server.endpoints
         models = ", ".join(model.name for model in running.models)
         rows = [("models", models), *summary.endpoint_rows(endpoints)]
+        rows.append(runner.metrics_row(running))
         rows.append(("log", str(running.server.options.log_path)))
         summary.print_tables(
             console, [summary.key_values(f"serving {name}", rows), summary.checks_table(results)]

@@ -80,3 +80,16 @@ def test_unparsable_config_names_the_file(tmp_path: Path) -> None:
 def test_empty_repository(tmp_path: Path) -> None:
     with pytest.raises(RepositoryError, match="holds no model"):
         repository.build_local_repository(tmp_path, tmp_path / "local")
+
+
+def test_python_backend_repository_is_served_as_it_is(tmp_path: Path) -> None:
+    """`serve` on a local repository (already converted) takes its models unchanged."""
+    source = write_onnx_repository(tmp_path / "onnx", names=("linear",))
+    repository.build_local_repository(source, tmp_path / "local")
+    models = repository.build_local_repository(tmp_path / "local", tmp_path / "again")
+    assert [(m.name, m.versions, m.onnx_file) for m in models] == [("linear", ["1"], "model.onnx")]
+    again = tmp_path / "again" / "linear"
+    assert (again / "1" / "model.py").is_file()
+    assert (again / "config.pbtxt").read_text() == (
+        tmp_path / "local" / "linear" / "config.pbtxt"
+    ).read_text()

