@@ -83,6 +83,14 @@ install_stub_env() {
     # not whatever /usr/lib has), read by modeldeploy_local.tools.
     "$STUB_ENV/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")' \
         >"$STUB_ENV/libdir"
+    local libpython="libpython$PYVER.so.1.0"
+    if [[ ! -e "$(cat "$STUB_ENV/libdir")/$libpython" ]] && ! ldconfig -p | grep -q "$libpython"; then
+        echo "error: the backend stub links $libpython, which $PY's installation lacks" >&2
+        echo "       (use a Python built with --enable-shared, e.g. python3-dev's or pyenv's" >&2
+        echo "       with PYTHON_CONFIGURE_OPTS=--enable-shared)" >&2
+        rm -rf "$STUB_ENV"
+        exit 1
+    fi
     touch "$STUB_ENV/.installed"
     echo "backend stub environment ready: $STUB_ENV"
 }

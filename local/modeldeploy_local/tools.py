@@ -77,7 +77,8 @@ class TritonInstall:
         env["PATH"] = os.pathsep.join(filter(None, [str(self.stub_env / "bin"), env.get("PATH")]))
         libdir_file = self.stub_env / "libdir"
         libdir = libdir_file.read_text().strip() if libdir_file.is_file() else ""
-        if libdir:
+        # Only a libdir that has the shared libpython; else the loader's default one.
+        if libdir and (Path(libdir) / f"libpython{self.python_version}.so.1.0").exists():
             paths = [libdir, env.get("LD_LIBRARY_PATH", "")]
             env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, paths))
         # The stub venv must not see the project's own packages (numpy 2).
