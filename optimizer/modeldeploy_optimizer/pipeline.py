@@ -95,8 +95,17 @@ def run(input_text: str, options: Options) -> int:
     except KeyboardInterrupt:
         summary = Summary(ok=False, reason="Interrupted", message="interrupted", revision=revision)
     except Exception as error:  # a bug: still a reason in the termination message
-        message = f"internal error: {type(error).__name__}: {' '.join(str(error).split())[:500]}"
-        summary = Summary(ok=False, reason="InternalError", message=message, revision=revision)
+        text = " ".join(str(error).split())[:500]
+        if "allocat" in text.lower():  # ONNX Runtime's and torch's allocation failures
+            summary = Summary(
+                ok=False,
+                reason="OutOfMemory",
+                message=f"out of memory: {text}",
+                revision=revision,
+            )
+        else:
+            message = f"internal error: {type(error).__name__}: {text}"
+            summary = Summary(ok=False, reason="InternalError", message=message, revision=revision)
     if options.termination_log is not None:
         try:
             write_termination_message(summary, options.termination_log)

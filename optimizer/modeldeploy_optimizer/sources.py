@@ -52,7 +52,9 @@ def fetch(uri: str, workdir: Path, *, sha256: str | None = None) -> Path:
     elif scheme == "s3":
         local = _from_s3(uri, workdir)
     else:
-        raise OptimizerError("InvalidInput", f"unsupported URI scheme {scheme!r} in {_safe(uri)}")
+        raise OptimizerError(
+            "InvalidInput", f"unsupported URI scheme {scheme!r} in {safe_uri(uri)}"
+        )
     if sha256 is not None:
         _check_digest(local, sha256, uri)
     if scheme in ("https", "http", "s3") and local.is_file() and local.name.endswith(_ARCHIVES):
@@ -63,11 +65,13 @@ def fetch(uri: str, workdir: Path, *, sha256: str | None = None) -> Path:
 def _existing(path: Path, uri: str, hint: str = "") -> Path:
     if not path.exists():
         extra = f" ({hint})" if hint else ""
-        raise OptimizerError("SourceUnreachable", f"{_safe(uri)}: no such file or directory{extra}")
+        raise OptimizerError(
+            "SourceUnreachable", f"{safe_uri(uri)}: no such file or directory{extra}"
+        )
     return path
 
 
-def _safe(uri: str) -> str:
+def safe_uri(uri: str) -> str:
     """The URI without user info or query string (they may hold credentials)."""
     parts = urllib.parse.urlparse(uri)
     netloc = parts.hostname or ""
@@ -89,11 +93,11 @@ def _download(uri: str, workdir: Path) -> Path:
             shutil.copyfileobj(response, out, length=1 << 20)
     except urllib.error.HTTPError as error:
         raise OptimizerError(
-            "SourceUnreachable", f"{_safe(uri)}: HTTP {error.code} {error.reason}"
+            "SourceUnreachable", f"{safe_uri(uri)}: HTTP {error.code} {error.reason}"
         ) from None
     except (urllib.error.URLError, OSError, TimeoutError) as error:
         reason = getattr(error, "reason", error)
-        raise OptimizerError("SourceUnreachable", f"{_safe(uri)}: {reason}") from None
+        raise OptimizerError("SourceUnreachable", f"{safe_uri(uri)}: {reason}") from None
     return target
 
 
@@ -103,7 +107,7 @@ def _from_s3(uri: str, workdir: Path) -> Path:
     except ModuleNotFoundError:
         raise OptimizerError(
             "SourceUnreachable",
-            f"{_safe(uri)}: s3:// needs boto3 in the optimizer image (pip install boto3)",
+            f"{safe_uri(uri)}: s3:// needs boto3 in the optimizer image (pip install boto3)",
         ) from None
     parts = urllib.parse.urlparse(uri)
     bucket, prefix = parts.netloc, parts.path.lstrip("/")
@@ -114,7 +118,7 @@ def _from_s3(uri: str, workdir: Path) -> Path:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys += [item["Key"] for item in page.get("Contents", [])]
         if not keys:
-            raise OptimizerError("SourceUnreachable", f"{_safe(uri)}: no objects under this key")
+            raise OptimizerError("SourceUnreachable", f"{safe_uri(uri)}: no objects under this key")
         for key in keys:
             local = target / key
             local.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +126,7 @@ def _from_s3(uri: str, workdir: Path) -> Path:
     except OptimizerError:
         raise
     except Exception as error:  # botocore raises many types; the message is what matters
-        raise OptimizerError("SourceUnreachable", f"{_safe(uri)}: {error}") from None
+        raise OptimizerError("SourceUnreachable", f"{safe_uri(uri)}: {error}") from None
     if keys == [prefix]:
         return target / prefix
     return target / prefix.rstrip("/")
@@ -130,7 +134,9 @@ def _from_s3(uri: str, workdir: Path) -> Path:
 
 def _check_digest(path: Path, expected: str, uri: str) -> None:
     if not path.is_file():
-        raise OptimizerError("InvalidInput", f"sha256 pins a single file; {_safe(uri)} is a folder")
+        raise OptimizerError(
+            "InvalidInput", f"sha256 pins a single file; {safe_uri(uri)} is a folder"
+        )
     digest = hashlib.sha256()
     with path.open("rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
@@ -138,7 +144,7 @@ def _check_digest(path: Path, expected: str, uri: str) -> None:
     if digest.hexdigest() != expected:
         raise OptimizerError(
             "ChecksumMismatch",
-            f"{_safe(uri)}: sha256 is {digest.hexdigest()}, the spec pins {expected}",
+            f"{safe_uri(uri)}: sha256 is {digest.hexdigest()}, the spec pins {expected}",
         )
 
 

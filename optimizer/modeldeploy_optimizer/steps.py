@@ -33,7 +33,7 @@ from modeldeploy_optimizer.samples import (
     TextSamples,
     sample_dims,
 )
-from modeldeploy_optimizer.sources import fetch
+from modeldeploy_optimizer.sources import fetch, safe_uri
 from modeldeploy_optimizer.spec import OptimizerInput, revision_of
 
 # Candidates within this fraction of the fastest p50 count as equally fast; the smaller wins.
@@ -165,7 +165,10 @@ class Run:
         self, baseline: Candidate, tried: list[Candidate], stats: dict[str, list[benchmark.Stats]]
     ) -> tuple[Candidate, str, str]:
         spec = self.inp.optimization
-        passing = [c for c in tried if c.passed and c.name in stats]
+        # Naive (ONNX Runtime default) candidates are comparison points, never results.
+        passing = [
+            c for c in tried if c.passed and c.name in stats and not c.name.endswith("-naive")
+        ]
         if spec.strategy == "none":
             return baseline, "NotOptimized", "strategy none: served the FP32 export as it is"
         if spec.strategy == "explicit" and not passing:
@@ -246,7 +249,7 @@ class Run:
             chosen=chosen.name,
             original_bytes=model_bytes(exported.path),
             optimized_bytes=model_bytes(chosen.path),
-            speedup=round(base_p50[1] / chosen_stats[0].p50_ms, 3),
+            speedup=round(base_p50[chosen_stats[0].batch_size] / chosen_stats[0].p50_ms, 3),
             accuracy=AccuracySummary(
                 metric=verdict.metric,
                 value=round(verdict.value, 6),
@@ -263,7 +266,7 @@ class Run:
         report = Report(
             summary=summary,
             name=inp.name,
-            source=inp.model.uri.split("?")[0],
+            source=safe_uri(inp.model.uri),
             format=fmt,
             target={
                 "image": self.target.image,

@@ -160,3 +160,37 @@ def test_cli_optimize_accepts_a_plain_model_path(tiny_onnx: Path, tmp_path: Path
     assert code == 0
     assert (tmp_path / "repo" / "mlp" / "config.pbtxt").exists()
     assert read_log(tmp_path / "log")["chosen"] == "fp32"
+
+
+def test_unstructured_pruning_is_reported_honestly(
+    tiny_torchscript: Path, tmp_path: Path, run_job: Runner
+) -> None:
+    spec = tiny_input(
+        tiny_torchscript.as_uri(),
+        strategy="explicit",
+        pruning={"sparsity": 0.5},
+        accuracyGate={"metric": "cosine", "threshold": 0.5},
+    )
+    out, log = tmp_path / "repo", tmp_path / "log"
+    result = run_job(spec, out, log)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert 0.45 <= report["samples"]["pruning"]["sparsity"] <= 0.55
+    assert any("no smaller" in note for note in report["notes"])
+    names = {c["name"] for c in report["candidates"]}
+    assert "pruned-fp32" in names
+
+
+def test_structured_pruning_is_refused(
+    tiny_torchscript: Path, tmp_path: Path, run_job: Runner
+) -> None:
+    spec = tiny_input(
+        tiny_torchscript.as_uri(),
+        strategy="explicit",
+        pruning={"sparsity": 0.5, "structured": True},
+    )
+    result = run_job(spec, tmp_path / "repo", tmp_path / "log")
+    assert result.returncode == 1
+    summary = read_log(tmp_path / "log")
+    assert summary["reason"] == "InvalidInput"
+    assert "structured pruning" in str(summary["message"])

@@ -8,13 +8,13 @@ from modeldeploy_optimizer.spec import DynamicBatching, TritonModelConfig
 
 
 def type_name(value: int) -> str:
-    from tritonclient.grpc import model_config_pb2  # type: ignore[import-untyped]
+    from tritonclient.grpc import model_config_pb2  # type: ignore[import-untyped,unused-ignore]
 
     return str(model_config_pb2.DataType.Name(value))
 
 
 def kind_name(value: int) -> str:
-    from tritonclient.grpc import model_config_pb2  # type: ignore[import-untyped]
+    from tritonclient.grpc import model_config_pb2  # type: ignore[import-untyped,unused-ignore]
 
     return str(model_config_pb2.ModelInstanceGroup.Kind.Name(value))
 
