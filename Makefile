@@ -44,6 +44,7 @@ typecheck: $(VENV)/.installed ## mypy --strict on every package
 .PHONY: crds
 crds: $(VENV)/.installed ## regenerate crds/ from the API models
 	$(PY) -m modeldeploy_operator.api.crdgen --out crds/modeldeployment.yaml
+	cp crds/modeldeployment.yaml charts/modeldeploy/files/modeldeployment.yaml
 
 .PHONY: test
 test: $(TEST_PREREQS) lint typecheck ## all checks and every test, slow ones included

@@ -183,3 +183,13 @@ def test_condition_transition_time_moves_only_with_status() -> None:
     assert flipped[0].last_transition_time == "T3"
     other = set_condition(flipped, "Optimized", "True", "Succeeded", "", 2, at="T4")
     assert [c.type for c in other] == ["Ready", "Optimized"]
+
+
+def test_live_objects_with_server_defaults_contain_what_we_want() -> None:
+    from modeldeploy_operator.kube import contains
+
+    desired = {"spec": {"replicas": 2, "envFrom": [], "resources": {"cpu": 2}}}
+    live = {"spec": {"replicas": 2, "resources": {"cpu": "2"}, "paused": False}}
+    assert contains(live, desired)
+    assert not contains({"spec": {"replicas": 3, "resources": {"cpu": "2"}}}, desired)
+    assert not contains({"spec": {"replicas": 2, "envFrom": [{"a": 1}]}}, desired)

@@ -40,6 +40,11 @@ def structural_problems(schema: Schema, path: str = "") -> list[str]:
                 problems.append(f"{here}: list-map key {key} neither required nor defaulted")
     if "default" in schema:
         problems += [f"{here} default: {p}" for p in value_problems(schema, schema["default"])]
+        # The API server evaluates a default against the node's rules as written.
+        problems += [
+            f"{here} default breaks rule: {message}"
+            for _, message in cel_failures(schema, schema["default"])
+        ]
     for name, sub in schema.get("properties", {}).items():
         child = f"{path}.{name}" if path else name
         if path.startswith("spec") and "description" not in sub:
@@ -101,7 +106,12 @@ def cel_failures(schema: Schema, value: Any, path: str = "") -> list[tuple[str, 
         return []
     failures = []
     for rule in schema.get("x-kubernetes-validations", []):
-        if cel.evaluate(rule["rule"], {"self": value}) is not True:
+        try:
+            passed = cel.evaluate(rule["rule"], {"self": value}) is True
+        except Exception as error:  # a missing key is an error to the API server too
+            passed = False
+            rule = {**rule, "message": f"{rule['message']} ({error})"}
+        if not passed:
             failures.append((path + rule.get("fieldPath", ""), rule["message"]))
     if isinstance(value, dict):
         for name, sub in schema.get("properties", {}).items():

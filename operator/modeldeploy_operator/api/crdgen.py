@@ -109,8 +109,9 @@ def _default(field: FieldInfo) -> Any:
     if field.default_factory is not None:
         factory = field.default_factory
         if isinstance(factory, type) and issubclass(factory, ApiModel):
-            # An empty object lets the API server fill in the nested defaults itself.
-            return {}
+            # Spelled out in full: the API server checks a default against the CEL
+            # rules as it stands, without applying the nested defaults first.
+            return factory().to_wire()
         raise TypeError(f"unsupported default_factory {factory!r}")
     if field.default is PydanticUndefined or field.default is None:
         return PydanticUndefined

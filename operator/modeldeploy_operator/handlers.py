@@ -1,0 +1,140 @@
+"""Kopf handlers: thin. Each ModelDeployment gets one daemon that reconciles on a
+loop; watch events of the resource and of its children only wake it up.
+
+No change-detecting handler (create/update/resume) is used on purpose: those make
+Kopf store a diff base in the user's object, and a GitOps tool should find the
+object exactly as it applied it. The daemon is level-based, so a missed event
+only delays a reconcile until the next resync.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+
+from modeldeploy_operator import metrics
+from modeldeploy_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from modeldeploy_operator.kube import Kube
+from modeldeploy_operator.naming import NAME_LABEL
+from modeldeploy_operator.reconcile import reconcile
+from modeldeploy_operator.settings import FINALIZER, LABEL_PREFIX, OperatorSettings
+
+RESYNC_SECONDS = 300.0
+_settings = OperatorSettings()
+_wakers: dict[tuple[str, str], threading.Event] = {}
+_kube: Kube | None = None
+_kube_lock = threading.Lock()
+
+
+def kube() -> Kube:
+    global _kube
+    with _kube_lock:
+        if _kube is None:
+            try:
+                config.load_incluster_config()  # type: ignore[no-untyped-call]
+            except config.ConfigException:
+                config.load_kube_config()  # type: ignore[no-untyped-call]
+            _kube = Kube(client.ApiClient())
+        return _kube
+
+
+def configure(settings: OperatorSettings) -> None:
+    global _settings
+    _settings = settings
+
+
+def _waker(namespace: str, name: str) -> threading.Event:
+    return _wakers.setdefault((namespace, name), threading.Event())
+
+
+@kopf.on.startup()
+def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=LABEL_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=LABEL_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # our own Events are posted explicitly
+    settings.watching.server_timeout = 270
+    # Resources are fixed; scanning CRDs and namespaces would need RBAC we do not want.
+    settings.scanning.disabled = True
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
+def _run(
+    stopped: kopf.DaemonStopped,
+    body: kopf.Body,
+    namespace: str | None,
+    name: str,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    **_: Any,
+) -> None:
+    namespace = namespace or "default"
+    wake = _waker(namespace, name)
+    try:
+        while not stopped:
+            wake.clear()
+            started = time.monotonic()
+            try:
+                # Read fresh: Kopf's live body can lag behind our own status write, and a
+                # stale status would repeat Events and writes.
+                current = kube().get(API_VERSION, KIND, namespace, name)
+                if current is None:
+                    return
+                outcome = reconcile(kube(), current, _settings)
+            except Exception as error:  # keep the loop alive; the next pass retries
+                if "NamespaceTerminating" in str(error):
+                    # The namespace and everything in it is going; nothing to fix.
+                    logger.info("namespace %s is terminating", namespace)
+                    _sleep(wake, stopped, 30.0)
+                    continue
+                metrics.RECONCILE_ERRORS.inc()
+                logger.exception("reconcile failed: %s", error)
+                _sleep(wake, stopped, 30.0)
+                continue
+            metrics.observe(
+                time.monotonic() - started, outcome.status.get("phase"), name, namespace
+            )
+            for kind, reason, message in outcome.events:
+                kopf.event(body, type=kind, reason=reason, message=message)
+                logger.info("%s: %s", reason, message)
+            _sleep(wake, stopped, outcome.requeue_after or RESYNC_SECONDS)
+    finally:
+        _wakers.pop((namespace, name), None)
+        metrics.forget(name, namespace)
+
+
+def _sleep(wake: threading.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
+    """Until woken, stopped, or ``seconds`` pass: a stopping operator must not wait out
+    a resync interval (Kopf would orphan the thread)."""
+    deadline = time.monotonic() + seconds
+    while not stopped and time.monotonic() < deadline:
+        if wake.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic()))):
+            return
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def _resource_changed(namespace: str | None, name: str, **_: Any) -> None:
+    _waker(namespace or "default", name).set()
+
+
+def _child_changed(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+    owner = labels.get(NAME_LABEL)
+    if owner:
+        _waker(namespace or "default", owner).set()
+
+
+for _group, _version, _plural in (
+    ("batch", "v1", "jobs"),
+    ("apps", "v1", "deployments"),
+    ("", "v1", "pods"),
+):
+    kopf.on.event(
+        _group, _version, _plural, labels={"app.kubernetes.io/managed-by": "modeldeploy"}
+    )(_child_changed)

@@ -1,0 +1,237 @@
+"""The operator end to end on the real control plane. The test plays the kubelet only
+where a pod must really finish: it writes the optimizer pod's termination message."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import pytest
+import yaml
+from modeldeploy_operator.api import parse_manifest
+from modeldeploy_optimizer.spec import revision_of
+
+from hack.cluster.pytest_plugin import wait_until
+from tests.support.manifests import ROOT
+from tests.support.operator import Kubectl, Operator, summary
+
+pytestmark = pytest.mark.slow
+
+
+def _minilm(namespace: str) -> dict[str, Any]:
+    body: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "minilm.yaml").read_text())
+    body["metadata"]["namespace"] = namespace
+    return body
+
+
+def _revision(body: dict[str, Any]) -> str:
+    md = parse_manifest(body)
+    return revision_of(md.spec.model, md.spec.optimization, md.spec.serving.runtime)
+
+
+def _status(kubectl: Kubectl, name: str = "minilm") -> dict[str, Any]:
+    found = kubectl.get("mdep", name) or {}
+    status: dict[str, Any] = found.get("status") or {}
+    return status
+
+
+def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
+
+
+def _serve_first_revision(kubectl: Kubectl, body: dict[str, Any]) -> str:
+    kubectl.apply(body)
+    revision = _revision(body)
+    job = f"minilm-opt-{revision}"
+    wait_until(lambda: kubectl.get("job", job), f"Job {job}", timeout=60)
+    kubectl.finish_job(job, summary())
+    wait_until(lambda: _status(kubectl).get("revision") == revision, "promotion", timeout=90)
+    return revision
+
+
+@pytest.mark.pod_security("restricted")
+def test_example_goes_from_job_to_ready_endpoint(
+    operator: Operator, kubectl: Kubectl, namespace: str
+) -> None:
+    body = _minilm(namespace)
+    kubectl.apply(body)
+    revision = _revision(body)
+    job = wait_until(lambda: kubectl.get("job", f"minilm-opt-{revision}"), "the Job", timeout=60)
+    # The Job as specified: owned, bounded, restricted, the spec passed as JSON.
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "ModelDeployment"
+    assert job["spec"]["activeDeadlineSeconds"] == 3600
+    assert job["spec"]["backoffLimit"] == 1
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "registry.test/optimizer:1"
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    status = wait_until(lambda: _status(kubectl).get("phase"), "a phase", timeout=30)
+    assert status == "Optimizing"
+
+    kubectl.finish_job(job["metadata"]["name"], summary())
+    deployment = wait_until(lambda: kubectl.get("deployment", "minilm-triton"), "Deployment", 90)
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert labels["modeldeploy.dev/revision"] == revision
+    assert kubectl.get("service", "minilm") is not None
+    hpa = kubectl.get("hpa", "minilm-triton")
+    assert hpa is not None
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 6)
+    assert kubectl.get("pdb", "minilm-triton") is not None
+
+    # kwok makes the Triton pods Ready; the summary condition follows.
+    kubectl.run("wait", "--for=condition=Ready", "mdep/minilm", "--timeout=120s")
+    status = _status(kubectl)
+    assert status["phase"] == "Ready"
+    assert status["observedGeneration"] == 1
+    assert status["optimization"]["speedup"] == 1.47
+    assert status["endpoint"]["http"] == f"http://minilm.{namespace}.svc.cluster.local:8000"
+    table = kubectl.run("get", "mdep", "minilm")
+    assert revision in table
+    assert "1.47" in table
+    assert "21.9MiB (was 86.7MiB)" in table
+    events = kubectl.run("get", "events", "--field-selector", "involvedObject.name=minilm")
+    assert "JobCreated" in events
+
+
+def test_failed_new_revision_keeps_the_old_one_serving(
+    operator: Operator, kubectl: Kubectl, namespace: str
+) -> None:
+    body = _minilm(namespace)
+    old = _serve_first_revision(kubectl, body)
+    kubectl.run("wait", "--for=condition=Ready", "mdep/minilm", "--timeout=120s")
+    before = kubectl.get("deployment", "minilm-triton")
+    assert before is not None
+
+    changed = copy.deepcopy(body)
+    changed["spec"]["optimization"]["quantization"] = "fp16"
+    kubectl.apply(changed)
+    new = _revision(changed)
+    assert new != old
+    wait_until(lambda: kubectl.get("job", f"minilm-opt-{new}"), "the new Job", timeout=60)
+    wait_until(lambda: _status(kubectl).get("phase") == "Optimizing", "Optimizing", timeout=30)
+    kubectl.finish_job(f"minilm-opt-{new}", summary(passed=False))
+
+    status = wait_until(
+        lambda: (s := _status(kubectl)).get("phase") == "Degraded" and s, "Degraded", timeout=90
+    )
+    assert status["revision"] == old
+    assert _condition(status, "Ready")["status"] == "True"
+    assert _condition(status, "Optimized")["reason"] == "AccuracyGateFailed"
+    assert _condition(status, "AccuracyGatePassed")["status"] == "False"
+    after = kubectl.get("deployment", "minilm-triton")
+    assert after is not None
+    # The gated-out revision never reached the Deployment.
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    events = kubectl.run("get", "events", "--field-selector", "involvedObject.name=minilm")
+    assert "AccuracyGateFailed" in events
+
+
+def test_autoscaling_change_reoptimizes_nothing_and_resync_writes_nothing(
+    operator: Operator, kubectl: Kubectl, namespace: str
+) -> None:
+    body = _minilm(namespace)
+    revision = _serve_first_revision(kubectl, body)
+    kubectl.run("wait", "--for=condition=Ready", "mdep/minilm", "--timeout=120s")
+
+    changed = copy.deepcopy(body)
+    changed["spec"]["autoscaling"]["maxReplicas"] = 3
+    kubectl.apply(changed)
+    wait_until(
+        lambda: (h := kubectl.get("hpa", "minilm-triton")) and h["spec"]["maxReplicas"] == 3,
+        "the HPA to follow",
+        timeout=60,
+    )
+    assert [j["metadata"]["name"] for j in kubectl.items("jobs")] == [f"minilm-opt-{revision}"]
+    kubectl.run("wait", "--for=condition=Ready", "mdep/minilm", "--timeout=120s")
+
+    # Settle, then poke the resource (an annotation wakes the operator) and check
+    # that the reconcile it triggers writes nothing: no child's spec or labels change
+    # (controllers may still update their status), the resource's status is untouched,
+    # and the operator counts no write.
+    def snapshot() -> dict[str, Any]:
+        out: dict[str, Any] = {"status": _status(kubectl)}
+        for kind in ("deployment", "service", "hpa", "pdb", "job"):
+            for item in kubectl.items(kind):
+                meta = item["metadata"]
+                out[f"{kind}/{meta['name']}"] = (item["spec"], meta.get("labels"))
+        return out
+
+    wait_until(lambda: _status(kubectl).get("phase") == "Ready", "Ready", timeout=60)
+    time.sleep(2)
+    writes = operator.writes(namespace)
+    before = snapshot()
+    kubectl.run("annotate", "mdep", "minilm", "example.com/poke=1")
+    time.sleep(5)
+    assert snapshot() == before
+    assert operator.writes(namespace) == writes
+
+
+def test_deleting_the_resource_removes_every_child(
+    operator: Operator, kubectl: Kubectl, namespace: str
+) -> None:
+    _serve_first_revision(kubectl, _minilm(namespace))
+    kubectl.run("delete", "mdep", "minilm", "--wait=true", "--timeout=60s")
+    for kind in ("deployment", "service", "hpa", "pdb", "job"):
+        wait_until(lambda k=kind: kubectl.items(k) == [], f"{kind} garbage-collected", 90)
+
+
+def test_unschedulable_optimizer_pod_is_reported(
+    operator: Operator, kubectl: Kubectl, namespace: str
+) -> None:
+    body = _minilm(namespace)
+    body["spec"]["optimization"]["resources"] = {"requests": {"cpu": "512"}}
+    kubectl.apply(body)
+    status = wait_until(
+        lambda: (
+            (s := _status(kubectl))
+            and _condition(s, "Optimized").get("reason") == "Unschedulable"
+            and s
+        ),
+        "the Unschedulable reason",
+        timeout=90,
+    )
+    assert "cannot be scheduled" in _condition(status, "Optimized")["message"]
+    events = kubectl.run("get", "events", "--field-selector", "involvedObject.name=minilm")
+    assert "Unschedulable" in events
+
+
+def test_unreachable_source_fails_with_reason_and_no_hot_loop(
+    operator: Operator, kubectl: Kubectl, namespace: str
+) -> None:
+    body = _minilm(namespace)
+    kubectl.apply(body)
+    job = f"minilm-opt-{_revision(body)}"
+    wait_until(lambda: kubectl.get("job", job), "the Job", timeout=60)
+    kubectl.finish_job(
+        job,
+        {"ok": False, "reason": "SourceUnreachable", "message": "pvc path /mnt/source/x missing"},
+    )
+    status = wait_until(
+        lambda: (s := _status(kubectl)).get("phase") == "Failed" and s, "Failed", timeout=90
+    )
+    assert _condition(status, "Ready")["reason"] == "SourceUnreachable"
+    writes = operator.writes(namespace)
+    kubectl.run("annotate", "mdep", "minilm", "example.com/poke=1")
+    time.sleep(5)
+    assert operator.writes(namespace) == writes
+    assert len(kubectl.items("jobs")) == 1
+
+
+def test_restarting_the_operator_mid_way_duplicates_nothing(
+    operator: Operator, kubectl: Kubectl, namespace: str
+) -> None:
+    body = _minilm(namespace)
+    kubectl.apply(body)
+    job = f"minilm-opt-{_revision(body)}"
+    wait_until(lambda: kubectl.get("job", job), "the Job", timeout=60)
+    operator.stop(kill=True)
+    operator.start()
+    kubectl.finish_job(job, summary())
+    kubectl.run("wait", "--for=condition=Ready", "mdep/minilm", "--timeout=120s")
+    operator.stop(kill=True)
+    operator.start()
+    kubectl.run("annotate", "mdep", "minilm", "example.com/poke=1")
+    kubectl.run("wait", "--for=condition=Ready", "mdep/minilm", "--timeout=60s")
+    assert [j["metadata"]["name"] for j in kubectl.items("jobs")] == [job]
+    assert len(kubectl.items("deployments")) == 1
+    assert len(kubectl.items("hpa")) == 1
