@@ -6,6 +6,7 @@ the optimizer to produce the repository).
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from collections.abc import Callable
@@ -61,6 +62,7 @@ def start(name: str, source: Path, options: RunOptions) -> Running:
             ports=ports,
             host=options.host,
             log_path=options.workdir.absolute() / name / "tritonserver.log",
+            die_with_parent=not options.detach,
         ),
     )
     server.start()
@@ -130,11 +132,14 @@ def hold(running: Running, options: RunOptions, say: Callable[[str], None]) -> i
     try:
         assert server.process is not None
         code = server.process.wait()
-        say(f"tritonserver exited with code {code}; its log: {server.options.log_path}")
+        with contextlib.suppress(OSError):
+            say(f"tritonserver exited with code {code}; its log: {server.options.log_path}")
         return 1
     except (KeyboardInterrupt, _StopRequestedError):
-        say("stopping tritonserver")
-        server.stop()
+        # Printing may fail (a closed pipe): it must not keep Triton from being stopped.
+        with contextlib.suppress(OSError):
+            say("stopping tritonserver")
         return 0
     finally:
+        server.stop()
         signal.signal(signal.SIGTERM, previous)

@@ -53,6 +53,8 @@ class ServerOptions:
     # How long Triton waits for in-flight requests when asked to stop.
     exit_timeout_s: int = 10
     log_verbose: int = 0
+    # SIGTERM to Triton when this process dies, even by SIGKILL (not for --detach).
+    die_with_parent: bool = True
 
 
 def build_command(install: TritonInstall, options: ServerOptions, shm_prefix: str) -> list[str]:
@@ -83,6 +85,14 @@ def build_command(install: TritonInstall, options: ServerOptions, shm_prefix: st
         f"{python}shm-default-byte-size={SHM_DEFAULT_BYTES}",
         f"{python}shm-growth-byte-size={SHM_GROWTH_BYTES}",
     ]
+
+
+def _terminate_with_parent() -> None:
+    """In the child before exec: ask the kernel for SIGTERM when the parent dies."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def remove_shm(prefix: str) -> None:
@@ -125,6 +135,7 @@ class TritonServer:
             stderr=subprocess.STDOUT,
             env=self.install.environment(),
             start_new_session=True,
+            preexec_fn=_terminate_with_parent if self.options.die_with_parent else None,
         )
 
     def log(self) -> str:
@@ -184,9 +195,11 @@ class TritonServer:
             try:
                 process.send_signal(signal.SIGINT)
                 process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                # The group also holds the backend stubs Triton did not reap.
-                os.killpg(process.pid, signal.SIGKILL)
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                # Too slow, or a second Ctrl-C: kill the whole group, which also
+                # holds the backend stubs Triton did not reap.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         remove_shm(self.shm_prefix)
         if self._log_file is not None:

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,33 @@ def test_foreground_server_stops_cleanly_on_ctrl_c_and_sigterm(
             cli.kill()
     assert _servers_under(tmp_path) == []
     assert not list(Path("/dev/shm").glob(f"modeldeploy{cli.pid}_*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["sigkill", "sigint-closed-stdout"])
+def test_no_orphaned_tritonserver(triton_install: TritonInstall, tmp_path: Path, how: str) -> None:
+    """Killed outright, or stopped while its output pipe is gone: Triton goes away too."""
+    write_onnx_repository(tmp_path / "repo", names=("linear",))
+    command = [sys.executable, "-u", "-m", "modeldeploy_local", "serve", "repo", "--free-ports"]
+    with subprocess.Popen(
+        command, cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, text=True
+    ) as cli:
+        try:
+            assert cli.stdout is not None
+            for line in cli.stdout:
+                if "press Ctrl-C" in line:
+                    break
+            assert _servers_under(tmp_path), "tritonserver should be running"
+            if how == "sigkill":
+                cli.kill()
+            else:
+                cli.stdout.close()  # the next print raises BrokenPipeError
+                cli.send_signal(signal.SIGINT)
+            cli.wait(timeout=60)
+        finally:
+            cli.kill()
+    for _ in range(300):  # Triton drains on the SIGTERM its parent's death sends
+        if not _servers_under(tmp_path):
+            break
+        time.sleep(0.1)
+    assert _servers_under(tmp_path) == []
