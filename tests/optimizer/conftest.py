@@ -8,7 +8,6 @@ the session under pytest's tmp dir.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -21,16 +20,6 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-INSTALL_HINT = "install it with `make venv` (pip install --no-deps -r requirements/no-deps.txt)"
-
-
-def package_dir(module: str, distribution: str) -> Path:
-    """Where an installed package lives, without importing it; fails with how to get it."""
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail(f"{distribution} is not installed: {INSTALL_HINT}")
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 @pytest.fixture(scope="session")
