@@ -194,3 +194,56 @@ def test_structured_pruning_is_refused(
     summary = read_log(tmp_path / "log")
     assert summary["reason"] == "InvalidInput"
     assert "structured pruning" in str(summary["message"])
+
+
+def test_pickled_module_needs_the_opt_in_and_then_loads(tmp_path: Path, run_job: Runner) -> None:
+    import torch
+    from torch import nn
+
+    path = tmp_path / "module.pt"
+    torch.save(nn.Sequential(nn.Linear(16, 4)).eval(), path)
+    inputs = [{"name": "features", "shape": [-1, 16]}]
+    spec = {
+        "name": "pickled",
+        "model": {"uri": path.as_uri(), "format": "pytorch", "inputs": inputs},
+        "optimization": {"strategy": "none"},
+    }
+    refused = run_job(spec, tmp_path / "no", tmp_path / "log-no")
+    assert refused.returncode == 1
+    assert "allowPickle" in str(read_log(tmp_path / "log-no")["message"])
+    spec["model"]["allowPickle"] = True  # type: ignore[index]
+    result = run_job(spec, tmp_path / "repo", tmp_path / "log")
+    assert result.returncode == 0, result.stderr
+    config = parse_config((tmp_path / "repo" / "pickled" / "config.pbtxt").read_text())
+    assert list(config.input[0].dims) == [16]
+
+
+def test_onnx_is_converted_down_for_an_older_triton(tmp_path: Path, run_job: Runner) -> None:
+    import torch
+    from torch import nn
+
+    path = tmp_path / "new.onnx"
+    torch.onnx.export(
+        nn.Sequential(nn.Linear(8, 8), nn.ReLU()).eval(),
+        (torch.randn(2, 8),),
+        str(path),
+        dynamo=False,
+        opset_version=20,
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+    )
+    spec = {
+        "name": "old-triton",
+        "model": {"uri": path.as_uri()},
+        "optimization": {"strategy": "none"},
+        "runtime": {"image": "nvcr.io/nvidia/tritonserver:23.04-py3"},
+    }
+    result = run_job(spec, tmp_path / "repo", tmp_path / "log")
+    assert result.returncode == 0, result.stderr
+    model = onnx.load(str(tmp_path / "repo" / "old-triton" / "1" / "model.onnx"))
+    assert model.ir_version <= 8
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) <= 18
+    report = json.loads((tmp_path / "repo" / "report.json").read_text())
+    assert report["target"]["onnxruntime"] == "1.14.1"
+    assert any("converted opset 20" in note for note in report["notes"])
