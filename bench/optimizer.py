@@ -44,6 +44,7 @@ def _candidate(c: CandidateReport) -> dict[str, Any]:
         "status": c.status,
         "description": c.description,
         "bytes": c.bytes,
+        "optimized_bytes": c.bytes,
         "speedup_p50": c.speedup_p50,
         "accuracy": c.accuracy.metrics if c.accuracy else {},
         "gate_passed": c.accuracy.passed if c.accuracy else None,

@@ -247,3 +247,29 @@ def test_onnx_is_converted_down_for_an_older_triton(tmp_path: Path, run_job: Run
     report = json.loads((tmp_path / "repo" / "report.json").read_text())
     assert report["target"]["onnxruntime"] == "1.14.1"
     assert any("converted opset 20" in note for note in report["notes"])
+
+
+def test_onnx_with_external_data_is_read_whole(
+    tiny_onnx: Path, tmp_path: Path, run_job: Runner
+) -> None:
+    folder = tmp_path / "external"
+    folder.mkdir()
+    model = onnx.load(str(tiny_onnx))
+    onnx.save_model(
+        model,
+        str(folder / "model.onnx"),
+        save_as_external_data=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
+    assert (folder / "weights.bin").stat().st_size > 1000
+    spec = {"name": "ext", "model": {"uri": folder.as_uri()}, "optimization": {"strategy": "none"}}
+    result = run_job(spec, tmp_path / "repo", tmp_path / "log")
+    assert result.returncode == 0, result.stderr
+    served = tmp_path / "repo" / "ext" / "1"
+    session = ort.InferenceSession(str(served / "model.onnx"))
+    logits = session.run(None, {"features": np.ones((2, 64), dtype=np.float32)})[0]
+    reference = ort.InferenceSession(str(tiny_onnx)).run(
+        None, {"features": np.ones((2, 64), dtype=np.float32)}
+    )[0]
+    np.testing.assert_allclose(logits, reference, rtol=1e-5)
