@@ -50,6 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser, *, job: bool) -> None:
         "--batch-sizes", help="comma-separated benchmark batch sizes (default 1 and 16)"
     )
     parser.add_argument(
+        "--int8-per-tensor",
+        action="store_true",
+        help="INT8 with one scale per tensor (ONNX Runtime's default) instead of per channel",
+    )
+    parser.add_argument(
+        "--int8-op-types", help="comma-separated op types to quantize (default: per method)"
+    )
+    parser.add_argument("--int8-exclude", help="comma-separated node names to keep in float")
+    parser.add_argument(
         "--candidates",
         help="comma-separated candidates for strategy auto "
         "(fp32-optimized, dynamic-int8, static-int8, fp16)",
@@ -92,6 +101,7 @@ def _input_text(args: argparse.Namespace) -> str:
 def handle(args: argparse.Namespace) -> int:
     """Run the optimization; 0 when a model was written."""
     from modeldeploy_optimizer.pipeline import Options, run
+    from modeldeploy_optimizer.quantize import Int8Settings
 
     text = _input_text(args) if hasattr(args, "strategy") else args.input
     options = Options(
@@ -103,6 +113,11 @@ def handle(args: argparse.Namespace) -> int:
         if args.batch_sizes
         else None,
         only=args.candidates.split(",") if args.candidates else None,
+        int8=Int8Settings(
+            per_channel=not args.int8_per_tensor,
+            op_types=tuple(args.int8_op_types.split(",")) if args.int8_op_types else None,
+            exclude=tuple(args.int8_exclude.split(",")) if args.int8_exclude else (),
+        ),
     )
     return run(text, options)
 

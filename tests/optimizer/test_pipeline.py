@@ -273,3 +273,27 @@ def test_onnx_with_external_data_is_read_whole(
         None, {"features": np.ones((2, 64), dtype=np.float32)}
     )[0]
     np.testing.assert_allclose(logits, reference, rtol=1e-5)
+
+
+def test_int8_settings_from_the_command_line(
+    tiny_torchscript: Path, tmp_path: Path, run_job: Runner
+) -> None:
+    spec = tiny_input(
+        tiny_torchscript.as_uri(),
+        strategy="explicit",
+        quantization="static-int8",
+        calibration={"samples": 16},
+        accuracyGate={"metric": "cosine", "threshold": 0.5},
+    )
+    out = tmp_path / "repo"
+    extra = ("--int8-per-tensor", "--int8-op-types", "Conv", "--workdir", str(tmp_path / "work"))
+    result = run_job(spec, out, tmp_path / "log", *extra)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    chosen = next(c for c in report["candidates"] if c["status"] == "chosen")
+    assert "per-tensor" in chosen["description"]
+    model = onnx.load(str(out / "tiny" / "1" / "model.onnx"))
+    quantized = {n.op_type for n in model.graph.node if n.op_type != "DequantizeLinear"}
+    gemm_inputs = [n.input[1] for n in model.graph.node if n.op_type == "Gemm"]
+    assert "Conv" in quantized
+    assert all("DequantizeLinear" not in name for name in gemm_inputs)  # Gemm left in float
