@@ -41,6 +41,11 @@ if ! flock -n 9; then
   flock 9
 fi
 
+# The tags kubernetes' own hack/lib/golang.sh uses for release builds, for every
+# component: the same tags and the same dependency versions (see
+# hack/tools/align-deps.sh) let the Go build cache compile a shared package once.
+BUILD_TAGS="selinux,notest,grpcnotrace"
+
 log() { printf 'build-tools: %s\n' "$*"; }
 
 # version <dir> <module>: the version of <module> that <dir>/go.mod selects.
@@ -75,7 +80,7 @@ build() {
     name="${spec%%=*}"; pkg="${spec#*=}"
     local start=$SECONDS
     log "$name $ver: go build $pkg (in hack/tools/$(basename "$dir"))"
-    (cd "$dir" && go build -trimpath -tags "${BUILD_TAGS:-}" -ldflags "-s -w $ldflags" -o "$tmp/$name" "$pkg")
+    (cd "$dir" && go build -trimpath -tags "$BUILD_TAGS" -ldflags "-s -w $ldflags" -o "$tmp/$name" "$pkg")
     mv -f "$tmp/$name" "$bin/$name-$ver"
     log "$name $ver: built in $((SECONDS - start))s -> $bin/$name-$ver"
   done
@@ -94,8 +99,7 @@ build_kubernetes() {
       ld+=" -X '$p.$kv'"
     done
   done
-  # The tags kubernetes' own hack/lib/golang.sh uses for release builds.
-  BUILD_TAGS="selinux,notest,grpcnotrace" build "$dir" "$ver" "$ld" \
+  build "$dir" "$ver" "$ld" \
     kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver \
     kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager \
     kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler \
