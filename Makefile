@@ -54,6 +54,14 @@ test: $(TEST_PREREQS) lint typecheck ## all checks and every test, slow ones inc
 test-fast: $(VENV)/.installed ## unit tests only (no real models, servers or cluster)
 	$(VENV)/bin/pytest -m 'not slow' $(PYTEST_ARGS)
 
+.PHONY: bench-optimizer
+bench-optimizer: $(VENV)/.installed ## optimizer ratios on MiniLM, ResNet-18, EfficientNet-Lite0
+	$(PY) bench/optimizer.py
+
+.PHONY: bench-operator
+bench-operator: $(VENV)/.installed tools ## operator latency, API writes and memory with 200 resources
+	$(PY) bench/operator.py
+
 .PHONY: format
 format: $(VENV)/.installed ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .

@@ -9,18 +9,15 @@ import pytest
 import yaml
 
 from hack.cluster.launcher import LocalCluster
-from tests.support.manifests import EXAMPLES, ROOT, InvalidCase, invalid_cases
+from tests.support.manifests import EXAMPLES, InvalidCase, invalid_cases
+from tests.support.operator import install_crd
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def crd(cluster: LocalCluster) -> None:
-    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds" / "modeldeployment.yaml"))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/modeldeployments.modeldeploy.dev",
-        "--timeout=60s",
-    )  # fmt: skip
+    install_crd(cluster)
 
 
 def _dry_run(cluster: LocalCluster, namespace: str, manifest: dict[str, Any]) -> Any:

@@ -8,8 +8,7 @@ from collections.abc import Generator, Iterator
 import pytest
 
 from hack.cluster.launcher import LocalCluster
-from tests.support.manifests import ROOT
-from tests.support.operator import Kubectl, Operator, bind_claims
+from tests.support.operator import Kubectl, Operator, bind_claims, install_crd
 
 _OPERATORS: list[Operator] = []
 
@@ -28,11 +27,7 @@ def pytest_runtest_makereport(
 
 @pytest.fixture(scope="session")
 def crd_installed(cluster: LocalCluster) -> None:
-    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds" / "modeldeployment.yaml"))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/modeldeployments.modeldeploy.dev",
-        "--timeout=60s",
-    )  # fmt: skip
+    install_crd(cluster)
 
 
 @pytest.fixture(scope="session")

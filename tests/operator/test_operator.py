@@ -175,11 +175,12 @@ def test_deleting_the_resource_removes_every_child(
         wait_until(lambda k=kind: kubectl.items(k) == [], f"{kind} garbage-collected", 90)
 
 
-def test_unschedulable_optimizer_pod_is_reported(
+def test_unschedulable_pod_then_job_deadline_are_reported(
     operator: Operator, kubectl: Kubectl, namespace: str
 ) -> None:
     body = _minilm(namespace)
     body["spec"]["optimization"]["resources"] = {"requests": {"cpu": "512"}}
+    body["spec"]["optimization"]["timeoutSeconds"] = 60
     kubectl.apply(body)
     status = wait_until(
         lambda: (
@@ -191,8 +192,21 @@ def test_unschedulable_optimizer_pod_is_reported(
         timeout=90,
     )
     assert "cannot be scheduled" in _condition(status, "Optimized")["message"]
+    assert "Insufficient cpu" in _condition(status, "Optimized")["message"]
+    # The Job's deadline ends the wait: a reason, a Warning, and no new Job.
+    status = wait_until(
+        lambda: (s := _status(kubectl)).get("phase") == "Failed" and s, "Failed", timeout=120
+    )
+    assert _condition(status, "Optimized")["reason"] == "DeadlineExceeded"
+    assert "timeoutSeconds" in _condition(status, "Optimized")["message"]
     events = kubectl.run("get", "events", "--field-selector", "involvedObject.name=minilm")
     assert "Unschedulable" in events
+    assert "DeadlineExceeded" in events
+    writes = operator.writes(namespace)
+    kubectl.run("annotate", "mdep", "minilm", "example.com/poke=1")
+    time.sleep(5)
+    assert operator.writes(namespace) == writes
+    assert len(kubectl.items("jobs")) == 1
 
 
 def test_unreachable_source_fails_with_reason_and_no_hot_loop(

@@ -16,6 +16,7 @@ import yaml
 
 from hack.cluster.launcher import LocalCluster
 from hack.cluster.pytest_plugin import wait_until
+from tests.support.manifests import ROOT
 
 
 def _free_port() -> int:
@@ -220,3 +221,19 @@ def bind_claims(kubectl: Kubectl, *claims: str) -> None:
                 },
             ]),
         )  # fmt: skip
+
+
+def install_crd(cluster: LocalCluster) -> None:
+    """The ModelDeployment CRD, applied and Established (served) before it is used."""
+    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds" / "modeldeployment.yaml"))
+
+    def established() -> bool:
+        done = cluster.kubectl(
+            "get", "crd", "modeldeployments.modeldeploy.dev", "-o", "json", check=False
+        )
+        if done.returncode != 0:
+            return False
+        conditions = json.loads(done.stdout).get("status", {}).get("conditions", [])
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+    wait_until(established, "the CRD to be Established", timeout=60)
