@@ -9,6 +9,7 @@ only delays a reconcile until the next resync.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -22,12 +23,12 @@ from modeldeploy_operator import metrics
 from modeldeploy_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from modeldeploy_operator.kube import Kube
 from modeldeploy_operator.naming import NAME_LABEL
-from modeldeploy_operator.reconcile import reconcile
+from modeldeploy_operator.reconcile import Outcome, reconcile
 from modeldeploy_operator.settings import FINALIZER, LABEL_PREFIX, OperatorSettings
 
 RESYNC_SECONDS = 300.0
 _settings = OperatorSettings()
-_wakers: dict[tuple[str, str], threading.Event] = {}
+_wakers: dict[tuple[str, str], asyncio.Event] = {}
 _kube: Kube | None = None
 _kube_lock = threading.Lock()
 
@@ -37,9 +38,9 @@ def kube() -> Kube:
     with _kube_lock:
         if _kube is None:
             try:
-                config.load_incluster_config()  # type: ignore[no-untyped-call]
+                config.load_incluster_config()
             except config.ConfigException:
-                config.load_kube_config()  # type: ignore[no-untyped-call]
+                config.load_kube_config()
             _kube = Kube(client.ApiClient())
         return _kube
 
@@ -49,8 +50,8 @@ def configure(settings: OperatorSettings) -> None:
     _settings = settings
 
 
-def _waker(namespace: str, name: str) -> threading.Event:
-    return _wakers.setdefault((namespace, name), threading.Event())
+def _waker(namespace: str, name: str) -> asyncio.Event:
+    return _wakers.setdefault((namespace, name), asyncio.Event())
 
 
 @kopf.on.startup()
@@ -67,7 +68,7 @@ def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
-def _run(
+async def _run(
     stopped: kopf.DaemonStopped,
     body: kopf.Body,
     namespace: str | None,
@@ -75,6 +76,8 @@ def _run(
     logger: logging.Logger | logging.LoggerAdapter[Any],
     **_: Any,
 ) -> None:
+    """An async daemon: it costs no thread while it waits, so any number of resources
+    are watched (sync daemons would each hold one of Kopf's few executor threads)."""
     namespace = namespace or "default"
     wake = _waker(namespace, name)
     try:
@@ -83,20 +86,20 @@ def _run(
             started = time.monotonic()
             try:
                 # Read fresh: Kopf's live body can lag behind our own status write, and a
-                # stale status would repeat Events and writes.
-                current = kube().get(API_VERSION, KIND, namespace, name)
-                if current is None:
+                # stale status would repeat Events and writes. The API client is blocking,
+                # so the reconcile runs in a worker thread.
+                outcome = await asyncio.to_thread(_reconcile_latest, namespace, name)
+                if outcome is None:
                     return
-                outcome = reconcile(kube(), current, _settings)
             except Exception as error:  # keep the loop alive; the next pass retries
                 if "NamespaceTerminating" in str(error):
                     # The namespace and everything in it is going; nothing to fix.
                     logger.info("namespace %s is terminating", namespace)
-                    _sleep(wake, stopped, 30.0)
+                    await _sleep(wake, stopped, 30.0)
                     continue
                 metrics.RECONCILE_ERRORS.inc()
                 logger.exception("reconcile failed: %s", error)
-                _sleep(wake, stopped, 30.0)
+                await _sleep(wake, stopped, 30.0)
                 continue
             metrics.observe(
                 time.monotonic() - started, outcome.status.get("phase"), name, namespace
@@ -104,27 +107,34 @@ def _run(
             for kind, reason, message in outcome.events:
                 kopf.event(body, type=kind, reason=reason, message=message)
                 logger.info("%s: %s", reason, message)
-            _sleep(wake, stopped, outcome.requeue_after or RESYNC_SECONDS)
+            await _sleep(wake, stopped, outcome.requeue_after or RESYNC_SECONDS)
     finally:
         _wakers.pop((namespace, name), None)
         metrics.forget(name, namespace)
 
 
-def _sleep(wake: threading.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
-    """Until woken, stopped, or ``seconds`` pass: a stopping operator must not wait out
-    a resync interval (Kopf would orphan the thread)."""
+def _reconcile_latest(namespace: str, name: str) -> Outcome | None:
+    current = kube().get(API_VERSION, KIND, namespace, name)
+    return None if current is None else reconcile(kube(), current, _settings)
+
+
+async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
+    """Until woken, stopped, or ``seconds`` pass."""
     deadline = time.monotonic() + seconds
     while not stopped and time.monotonic() < deadline:
-        if wake.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic()))):
+        try:
+            await asyncio.wait_for(wake.wait(), timeout=min(1.0, deadline - time.monotonic()))
             return
+        except TimeoutError:
+            continue
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def _resource_changed(namespace: str | None, name: str, **_: Any) -> None:
+async def _resource_changed(namespace: str | None, name: str, **_: Any) -> None:
     _waker(namespace or "default", name).set()
 
 
-def _child_changed(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+async def _child_changed(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
     owner = labels.get(NAME_LABEL)
     if owner:
         _waker(namespace or "default", owner).set()

@@ -50,7 +50,7 @@ class Kube:
 
     def __init__(self, api: client.ApiClient) -> None:
         self._api = api
-        self._dynamic = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]
+        self._dynamic = dynamic.DynamicClient(api)
         self._lock = threading.Lock()
         self.writes: Counter[str] = Counter()
 
