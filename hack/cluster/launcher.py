@@ -42,6 +42,7 @@ SERVICE_IP = "10.96.0.1"  # the first address of SERVICE_CIDR: kubernetes.defaul
 POD_CIDR = "10.244.0.1/16"  # kwok hands out fake pod IPs from here
 CONTEXT = "modeldeploy-local"
 STATE_FILE = "cluster.json"
+TEMP_PREFIX = "modeldeploy-cluster-"
 # kwok stage files (mandatory since kwok v0.8.0), relative to the kwok module's
 # kustomize/ folder: nodes become Ready and keep a lease, pods become Ready,
 # pods owned by a Job complete, deleted pods go away. The last two files make
@@ -112,10 +113,32 @@ class Ports:
         return [p for p in vars(self).values() if p]
 
 
+def sweep_stale_workdirs() -> list[Path]:
+    """Removes the temporary work folders of clusters that died without `stop()`
+    (a killed test run: PR_SET_PDEATHSIG ended their processes, not their folder).
+    A folder is stale when none of the processes in its cluster.json runs, or,
+    without a cluster.json, when it is over an hour old."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        try:
+            state = json.loads((folder / STATE_FILE).read_text())
+            stale = not any(_pid_runs(p["pid"], p["binary"]) for p in state["processes"])
+        except (OSError, ValueError, KeyError, TypeError):
+            try:
+                stale = time.time() - folder.stat().st_mtime > 3600
+            except OSError:
+                continue
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the parent dies (PR_SET_PDEATHSIG),
-    so that a killed test run does not leave a control plane behind."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    """In the child before exec: SIGKILL when the parent dies (PR_SET_PDEATHSIG),
+    so that a killed test run does not leave a control plane behind (nobody is
+    left to wait for a graceful shutdown, and the data is temporary)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
 
 
 def port_open(port: int) -> bool:
@@ -234,7 +257,8 @@ class LocalCluster:
         needed += ("metrics-server",) if self.metrics else ()
         tools.ensure(needed, build=self.build_tools)
         if self.workdir is None:
-            self.workdir = Path(tempfile.mkdtemp(prefix="modeldeploy-cluster-"))
+            sweep_stale_workdirs()
+            self.workdir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
             self._created_workdir = True
         else:
             self.workdir = self.workdir.resolve()

@@ -6,17 +6,24 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from hack.cluster import LocalCluster, NodeSpec
 from hack.cluster import tools as cluster_tools
-from hack.cluster.launcher import _pid_alive, port_open
-from hack.cluster.pytest_plugin import wait_until
+from hack.cluster.launcher import (
+    STATE_FILE,
+    TEMP_PREFIX,
+    _pid_alive,
+    port_open,
+    sweep_stale_workdirs,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +45,7 @@ def _processes_mentioning(text: str) -> list[str]:
 
 
 def _temp_clusters() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("modeldeploy-cluster-*")}
+    return {p.name for p in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*")}
 
 
 def test_stop_leaves_no_processes_ports_or_temp_dirs() -> None:
@@ -68,7 +75,23 @@ def test_stop_leaves_no_processes_ports_or_temp_dirs() -> None:
     assert not _processes_mentioning(str(workdir))
     assert [p for p in ports if port_open(p)] == []
     assert not workdir.exists()
-    assert _temp_clusters() == before
+
+
+def test_stale_work_folders_are_swept() -> None:
+    """A run killed outright leaves its temporary folder; the next start removes it."""
+    stale = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+    (stale / STATE_FILE).write_text(
+        json.dumps({"processes": [{"name": "etcd", "pid": 2**22 + 1, "binary": "/x/etcd"}]})
+    )
+    starting = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))  # no cluster.json yet: young
+    try:
+        removed = sweep_stale_workdirs()
+        assert stale in removed
+        assert not stale.exists()
+        assert starting.exists()
+    finally:
+        shutil.rmtree(stale, ignore_errors=True)
+        shutil.rmtree(starting, ignore_errors=True)
 
 
 def test_cli_up_prints_kubeconfig_and_down_cleans_up(tmp_path: Path) -> None:
@@ -139,8 +162,11 @@ def test_components_die_with_a_killed_parent(tmp_path: Path) -> None:
         parent.wait()
         if parent.stdout is not None:
             parent.stdout.close()
-    wait_until(
-        lambda: not [n for n, pid in pids.items() if _pid_alive(pid)],
-        "every component to exit after its parent was killed",
-        timeout=30,
-    )
+
+    def still_alive() -> list[str]:
+        return [name for name, pid in pids.items() if _pid_alive(pid)]
+
+    deadline = time.monotonic() + 30
+    while still_alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not still_alive(), f"still running after their parent was killed: {still_alive()}"
