@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -27,6 +28,10 @@ from modeldeploy_operator.reconcile import Outcome, reconcile
 from modeldeploy_operator.settings import FINALIZER, LABEL_PREFIX, OperatorSettings
 
 RESYNC_SECONDS = 300.0
+# Reconciles run blocking API calls; enough threads (and pooled connections, below)
+# that a burst of new resources does not queue behind a handful of workers.
+RECONCILE_THREADS = 16
+_executor = ThreadPoolExecutor(max_workers=RECONCILE_THREADS, thread_name_prefix="reconcile")
 _settings = OperatorSettings()
 _wakers: dict[tuple[str, str], asyncio.Event] = {}
 _kube: Kube | None = None
@@ -41,7 +46,9 @@ def kube() -> Kube:
                 config.load_incluster_config()
             except config.ConfigException:
                 config.load_kube_config()
-            _kube = Kube(client.ApiClient())
+            configuration = client.Configuration.get_default_copy()
+            configuration.connection_pool_maxsize = RECONCILE_THREADS
+            _kube = Kube(client.ApiClient(configuration))
         return _kube
 
 
@@ -88,7 +95,8 @@ async def _run(
                 # Read fresh: Kopf's live body can lag behind our own status write, and a
                 # stale status would repeat Events and writes. The API client is blocking,
                 # so the reconcile runs in a worker thread.
-                outcome = await asyncio.to_thread(_reconcile_latest, namespace, name)
+                loop = asyncio.get_running_loop()
+                outcome = await loop.run_in_executor(_executor, _reconcile_latest, namespace, name)
                 if outcome is None:
                     return
             except Exception as error:  # keep the loop alive; the next pass retries

@@ -41,6 +41,16 @@ def _pvc_has_claim_and_path(uri: str) -> bool:
     return bool(claim) and bool(path.strip("/"))
 
 
+# For every model with a ``uri`` field that may be pvc://.
+PVC_URI_RULE = Rule(
+    cel="!self.uri.startsWith('pvc://') || "
+    "self.uri.matches('^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*[^/].*$')",
+    message="a pvc:// URI needs a claim and a path: pvc://<claim>/<path>",
+    check=lambda m: _pvc_has_claim_and_path(m.uri),
+    field_path=".uri",
+)
+
+
 class TensorSpec(ApiModel):
     """One input or output tensor of the model."""
 
@@ -61,13 +71,7 @@ class ModelSpec(ApiModel):
     """Where the trained model is and how to read it."""
 
     rules = (
-        Rule(
-            cel="!self.uri.startsWith('pvc://') || "
-            "self.uri.matches('^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*[^/].*$')",
-            message="a pvc:// URI needs a claim and a path: pvc://<claim>/<path>",
-            check=lambda m: _pvc_has_claim_and_path(m.uri),
-            field_path=".uri",
-        ),
+        PVC_URI_RULE,
         Rule(
             cel="self.format != 'pytorch' || (has(self.allowPickle) && self.allowPickle)",
             message="format pytorch unpickles the file, which runs its code: "

@@ -13,12 +13,12 @@ from typing import Annotated, Literal
 from modeldeploy_optimizer.apimodel import ApiModel, IntOrString, Rule, api_field
 from modeldeploy_optimizer.spec import (
     DNS_LABEL,
+    PVC_URI_RULE,
     ModelSpec,
     OptimizationSpec,
     ResourceRequirements,
     RuntimeSpec,
     TritonModelConfig,
-    _pvc_has_claim_and_path,
 )
 from pydantic import AfterValidator, ConfigDict, Field
 
@@ -158,15 +158,7 @@ class RolloutSpec(ApiModel):
 class ArtifactsSpec(ApiModel):
     """Where optimized model repositories are written, one folder per revision."""
 
-    rules = (
-        Rule(
-            cel="!self.uri.startsWith('pvc://') || "
-            "self.uri.matches('^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*[^/].*$')",
-            message="a pvc:// URI needs a claim and a path: pvc://<claim>/<path>",
-            check=lambda a: _pvc_has_claim_and_path(a.uri),
-            field_path=".uri",
-        ),
-    )
+    rules = (PVC_URI_RULE,)
 
     uri: str = api_field(
         "s3://bucket/prefix or pvc://claim/path.", pattern=r"^(s3|pvc)://.+$", max_length=2048
