@@ -8,7 +8,7 @@ CLUSTER_DIR ?= .cache/cluster
 CLUSTER_NODES ?= 3
 
 .PHONY: tools
-tools: ## build the control plane's binaries that are missing (cold: ~25 min)
+tools: ## build the control plane's binaries that are missing (cold: ~27 min)
 	@bash hack/build-tools.sh
 
 # Everything but the last line goes to stderr, so that
