@@ -24,6 +24,7 @@ def _run(args: argparse.Namespace) -> int:
         OperatorSettings(
             optimizer_image=args.optimizer_image,
             default_artifacts_uri=args.default_artifacts,
+            prometheus_url=args.prometheus_url,
         )
     )
     if args.metrics_port:
@@ -52,6 +53,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--optimizer-image", default=defaults.optimizer_image)
     parser.add_argument("--default-artifacts", default=defaults.default_artifacts_uri)
+    parser.add_argument(
+        "--prometheus-url", default=defaults.prometheus_url, help="for KEDA's triggers"
+    )
     parser.add_argument("--health-port", type=int, default=8080, help="0 disables /healthz")
     parser.add_argument("--metrics-port", type=int, default=9090, help="0 disables /metrics")
     parser.add_argument(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -20,6 +21,7 @@ from modeldeploy_operator import metrics
 from modeldeploy_operator.settings import FIELD_MANAGER
 
 Manifest = dict[str, Any]
+API_RECHECK_SECONDS = 30.0
 
 
 def contains(live: Any, desired: Any) -> bool:
@@ -53,6 +55,7 @@ class Kube:
         self._dynamic = dynamic.DynamicClient(api)
         self._lock = threading.Lock()
         self.writes: Counter[str] = Counter()
+        self._apis: dict[str, tuple[bool, float]] = {}
 
     def _resource(self, api_version: str, kind: str) -> Any:
         return self._dynamic.resources.get(api_version=api_version, kind=kind)
@@ -61,6 +64,29 @@ class Kube:
         with self._lock:
             self.writes[f"{verb} {kind}"] += 1
         metrics.API_WRITES.labels(verb=verb, kind=kind, namespace=namespace).inc()
+
+    def has_api(self, group_version: str) -> bool:
+        """Whether the API server serves ``group_version`` (e.g. KEDA's keda.sh/v1alpha1);
+        asked afresh every API_RECHECK_SECONDS, so installing KEDA later is noticed."""
+        now = time.monotonic()
+        cached = self._apis.get(group_version)
+        if cached is not None and now - cached[1] < API_RECHECK_SECONDS:
+            return cached[0]
+        try:
+            self._api.call_api(
+                f"/apis/{group_version}",
+                "GET",
+                auth_settings=["BearerToken"],
+                response_types_map={},
+                _preload_content=False,
+            )
+            served = True
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            served = False
+        self._apis[group_version] = (served, now)
+        return served
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Manifest | None:
         try:

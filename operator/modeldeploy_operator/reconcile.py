@@ -14,9 +14,9 @@ from modeldeploy_optimizer.report import Summary
 from modeldeploy_optimizer.spec import revision_of
 
 from modeldeploy_operator.api import API_VERSION, PLURAL, ModelDeployment
+from modeldeploy_operator.builders.autoscaler import build_hpa, build_scaled_object, target_of
 from modeldeploy_operator.builders.job import build_job
 from modeldeploy_operator.builders.serving import (
-    build_cpu_autoscaler,
     build_deployment,
     build_pdb,
     build_service,
@@ -30,6 +30,7 @@ from modeldeploy_operator.status import Observed, build_status
 
 Manifest = dict[str, Any]
 RUNNING_REQUEUE = 15.0
+KEDA_API = "keda.sh/v1alpha1"
 
 
 @dataclass
@@ -57,16 +58,55 @@ def _serve(kube: Kube, md: ModelDeployment, revision: str, settings: OperatorSet
     namespace = md.metadata.namespace or "default"
     deployment = kube.apply(build_deployment(md, revision, settings))
     kube.apply(build_service(md))
-    kube.apply(build_cpu_autoscaler(md))
     pdb = build_pdb(md)
     if pdb is None:
-        if kube.get("policy/v1", "PodDisruptionBudget", namespace, server_name(md.metadata.name)):
-            kube.delete(
-                "policy/v1", "PodDisruptionBudget", namespace, server_name(md.metadata.name)
-            )
+        _delete_if_present(kube, "policy/v1", "PodDisruptionBudget", namespace, md)
     else:
         kube.apply(pdb)
     return deployment
+
+
+def _delete_if_present(
+    kube: Kube, api_version: str, kind: str, namespace: str, md: ModelDeployment
+) -> None:
+    name = server_name(md.metadata.name)
+    if kube.get(api_version, kind, namespace, name) is not None:
+        kube.delete(api_version, kind, namespace, name)
+
+
+def _autoscale(
+    kube: Kube, md: ModelDeployment, settings: OperatorSettings, throughput: float | None
+) -> Manifest:
+    """Apply the autoscaler the spec asks for, remove the other kind, and say what is in
+    effect. CPU always uses an HPA; Triton's metrics use KEDA when it is installed."""
+    namespace = md.metadata.namespace or "default"
+    scaling = md.spec.autoscaling
+    keda_installed = kube.has_api(KEDA_API)
+    keda = scaling.metric != "cpu" and keda_installed
+    target = target_of(md, throughput)
+    status: Manifest = {"metric": scaling.metric}
+    if target is None:
+        status["message"] = (
+            "inference-rate target auto needs the throughput the optimization Job measures; "
+            "none was reported, so the autoscaler is left as it is"
+        )
+        return status
+    if keda:
+        kube.apply(build_scaled_object(md, target, settings.prometheus_url))
+        _delete_if_present(kube, "autoscaling/v2", "HorizontalPodAutoscaler", namespace, md)
+        status["kind"] = "ScaledObject"
+    else:
+        kube.apply(build_hpa(md, target))
+        if keda_installed:
+            _delete_if_present(kube, KEDA_API, "ScaledObject", namespace, md)
+        status["kind"] = "HorizontalPodAutoscaler"
+        if scaling.min_replicas == 0:
+            status["message"] = (
+                "minReplicas 0 needs KEDA, which is not installed: scaling between 1 and "
+                f"{scaling.max_replicas} pods"
+            )
+    status.update(target=target.text, source=target.source)
+    return status
 
 
 def reconcile(kube: Kube, body: Manifest, settings: OperatorSettings) -> Outcome:
@@ -85,6 +125,10 @@ def reconcile(kube: Kube, body: Manifest, settings: OperatorSettings) -> Outcome
         if result.state == "Succeeded" and result.summary is not None:
             promoted, served = result.summary, desired
     deployment = _serve(kube, md, served, settings) if served else None
+    autoscaling = None
+    if served:
+        measured = promoted or (status.optimization if status else None)
+        autoscaling = _autoscale(kube, md, settings, measured.throughput if measured else None)
 
     observed = Observed(
         desired=desired,
@@ -94,6 +138,7 @@ def reconcile(kube: Kube, body: Manifest, settings: OperatorSettings) -> Outcome
         job=job_name(md.metadata.name, desired),
         deployment=deployment,
         endpoints=endpoints(md, settings) if served else None,
+        autoscaling=autoscaling,
     )
     new_status, events = build_status(md, observed)
     if new_status != (body.get("status") or {}):

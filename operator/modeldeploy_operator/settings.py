@@ -20,6 +20,10 @@ class OperatorSettings(BaseModel):
         default="pvc://modeldeploy-artifacts/repositories",
         description="Where model repositories go when a ModelDeployment names no artifacts.",
     )
+    prometheus_url: str = Field(
+        default="http://prometheus-operated.monitoring.svc:9090",
+        description="Prometheus that KEDA's triggers query for Triton's metrics.",
+    )
     job_backoff_limit: int = Field(default=1, ge=0)
     job_ttl_seconds: int = Field(
         default=86400,

@@ -30,6 +30,7 @@ class Observed:
     job: str
     deployment: Manifest | None
     endpoints: dict[str, str] | None
+    autoscaling: Manifest | None = None
 
 
 def _size(original: int | None, optimized: int | None) -> str | None:
@@ -164,6 +165,13 @@ def build_status(md: ModelDeployment, seen: Observed) -> tuple[Manifest, list[Ev
         status["optimization"] = old.optimization.to_wire()
     if seen.endpoints:
         status["endpoint"] = seen.endpoints
+    if seen.autoscaling is not None:
+        status["autoscaling"] = seen.autoscaling
+        said = old.autoscaling.message if old and old.autoscaling else None
+        if seen.autoscaling.get("message") and seen.autoscaling["message"] != said:
+            events.append(("Warning", "AutoscalingLimited", seen.autoscaling["message"]))
+    elif old and old.autoscaling:
+        status["autoscaling"] = old.autoscaling.to_wire()
     status["replicas"] = replicas
     status["readyReplicas"] = ready
     return {k: v for k, v in status.items() if v is not None}, events

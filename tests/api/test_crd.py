@@ -93,9 +93,19 @@ def test_schema_carries_enums_ranges_patterns_and_defaults(schema: dict[str, Any
     assert optimization["quantization"]["enum"] == ["none", "dynamic-int8", "static-int8", "fp16"]
     assert optimization["pruning"]["properties"]["sparsity"]["maximum"] == 0.9
     assert spec["model"]["properties"]["uri"]["pattern"] == "^(s3|pvc|https|file)://.+$"
-    assert spec["autoscaling"]["default"] == {"minReplicas": 1, "maxReplicas": 4, "metric": "cpu"}
+    behavior = {
+        "scaleUpStabilizationSeconds": 0,
+        "scaleDownStabilizationSeconds": 300,
+        "scaleDownPercentPerMinute": 50,
+    }
+    assert spec["autoscaling"]["default"] == {
+        "minReplicas": 1,
+        "maxReplicas": 4,
+        "metric": "cpu",
+        "behavior": behavior,
+    }
     defaulted = apply_defaults(schema, {"spec": {"model": {"uri": "pvc://m/x"}}})["spec"]
-    assert defaulted["autoscaling"] == {"minReplicas": 1, "maxReplicas": 4, "metric": "cpu"}
+    assert defaulted["autoscaling"] == spec["autoscaling"]["default"]
     assert defaulted["optimization"]["accuracyGate"] == {
         "metric": "cosine",
         "threshold": 0.99,

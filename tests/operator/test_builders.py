@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from modeldeploy_operator.api import ModelDeployment, load_manifests
+from modeldeploy_operator.builders.autoscaler import build_hpa, target_of
 from modeldeploy_operator.builders.job import build_job
 from modeldeploy_operator.builders.serving import (
-    build_cpu_autoscaler,
     build_deployment,
     build_pdb,
     build_service,
@@ -146,7 +146,9 @@ def test_service_autoscaler_and_budget(minilm: ModelDeployment) -> None:
         "modeldeploy.dev/name": "minilm",
         "app.kubernetes.io/component": "server",
     }
-    hpa = build_cpu_autoscaler(minilm)
+    target = target_of(minilm, None)
+    assert target is not None
+    hpa = build_hpa(minilm, target)
     assert hpa["spec"]["scaleTargetRef"]["name"] == "minilm-triton"
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 6)
     target = hpa["spec"]["metrics"][0]["resource"]["target"]

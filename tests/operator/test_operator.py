@@ -4,17 +4,20 @@ where a pod must really finish: it writes the optimizer pod's termination messag
 from __future__ import annotations
 
 import copy
+import json
 import time
 from typing import Any
 
 import pytest
 import yaml
 from modeldeploy_operator.api import parse_manifest
+from modeldeploy_operator.kube import API_RECHECK_SECONDS
 from modeldeploy_optimizer.spec import revision_of
 
+from hack.cluster.launcher import LocalCluster
 from hack.cluster.pytest_plugin import wait_until
 from tests.support.manifests import ROOT
-from tests.support.operator import Kubectl, Operator, summary
+from tests.support.operator import Kubectl, Operator, keda_crd, summary
 
 pytestmark = pytest.mark.slow
 
@@ -248,3 +251,62 @@ def test_restarting_the_operator_mid_way_duplicates_nothing(
     assert [j["metadata"]["name"] for j in kubectl.items("jobs")] == [job]
     assert len(kubectl.items("deployments")) == 1
     assert len(kubectl.items("hpa")) == 1
+
+
+def test_switching_the_metric_replaces_the_autoscaler_and_never_owns_replicas(
+    operator: Operator, kubectl: Kubectl, namespace: str, cluster: LocalCluster
+) -> None:
+    body = _minilm(namespace)
+    _serve_first_revision(kubectl, body)
+    jobs = len(kubectl.items("jobs"))
+
+    def autoscaling() -> dict[str, Any]:
+        found: dict[str, Any] = _status(kubectl).get("autoscaling") or {}
+        return found
+
+    assert autoscaling()["kind"] == "HorizontalPodAutoscaler"
+    queue = copy.deepcopy(body)
+    queue["spec"]["autoscaling"].update(metric="queue-latency", target="20ms")
+    kubectl.apply(queue)
+
+    def hpa_on_queue_latency() -> bool:
+        hpa = kubectl.get("hpa", "minilm-triton")
+        return bool(hpa) and hpa["spec"]["metrics"][0].get("type") == "Pods"
+
+    wait_until(hpa_on_queue_latency, "the HPA on Triton's queue latency", timeout=60)
+    hpa = kubectl.get("hpa", "minilm-triton")
+    assert hpa is not None
+    assert hpa["spec"]["metrics"][0]["pods"]["target"]["averageValue"] == "20k"
+    wait_until(lambda: autoscaling().get("target") == "20ms", "status.autoscaling", timeout=30)
+    _assert_a_poke_writes_nothing(operator, kubectl, namespace)
+
+    # The operator never owns the Deployment's replicas: the autoscaler does.
+    deployment = json.loads(
+        kubectl.run("get", "deployment", "minilm-triton", "-o", "json", "--show-managed-fields")
+    )
+    ours = [m for m in deployment["metadata"]["managedFields"] if m["manager"] == "modeldeploy"]
+    assert ours
+    assert all("f:replicas" not in json.dumps(m.get("fieldsV1", {})) for m in ours)
+
+    # With KEDA's CRD served, the same spec becomes a ScaledObject and the HPA goes.
+    cluster.kubectl("apply", "--server-side", "-f", str(keda_crd()))
+    # The operator re-asks which APIs are served every API_RECHECK_SECONDS, and a
+    # new CRD sends it no event: the next reconcile after that (here a poke; on a
+    # cluster the resync) switches.
+    time.sleep(API_RECHECK_SECONDS + 1)
+    kubectl.run("annotate", "--overwrite", "mdep", "minilm", "example.com/keda=installed")
+    scaled = wait_until(
+        lambda: kubectl.get("scaledobject", "minilm-triton"), "the ScaledObject", timeout=120
+    )
+    trigger = scaled["spec"]["triggers"][0]
+    assert trigger["metadata"]["threshold"] == "20000"
+    assert "nv_inference_queue_duration_us" in trigger["metadata"]["query"]
+    wait_until(lambda: kubectl.get("hpa", "minilm-triton") is None, "the HPA gone", timeout=60)
+    wait_until(lambda: autoscaling().get("kind") == "ScaledObject", "kind in status", timeout=30)
+
+    # And back to CPU: an HPA again, the ScaledObject gone, nothing re-optimized.
+    kubectl.apply(body)
+    wait_until(lambda: kubectl.get("hpa", "minilm-triton"), "the HPA back", timeout=60)
+    wait_until(lambda: kubectl.get("scaledobject", "minilm-triton") is None, "no ScaledObject", 60)
+    assert len(kubectl.items("jobs")) == jobs
+    _assert_a_poke_writes_nothing(operator, kubectl, namespace)

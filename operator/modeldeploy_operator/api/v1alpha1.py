@@ -70,6 +70,30 @@ class ServingSpec(TritonModelConfig):
     )
 
 
+class ScalingBehavior(ApiModel):
+    """How fast the autoscaler moves: quick up, slow and bounded down."""
+
+    scale_up_stabilization_seconds: int = api_field(
+        "Window over which scale-up takes the lowest recommendation (0: react at once).",
+        default=0,
+        ge=0,
+        le=3600,
+    )
+    scale_down_stabilization_seconds: int = api_field(
+        "Window over which scale-down takes the highest recommendation, so a dip in load "
+        "does not remove pods that are needed again a minute later.",
+        default=300,
+        ge=0,
+        le=3600,
+    )
+    scale_down_percent_per_minute: int = api_field(
+        "Most pods removed per minute, as a percent of the current pods.",
+        default=50,
+        ge=1,
+        le=100,
+    )
+
+
 class AutoscalingSpec(ApiModel):
     """How the number of Triton pods follows the load."""
 
@@ -139,6 +163,9 @@ class AutoscalingSpec(ApiModel):
         "Target of the metric: a percent for cpu (default 70), a duration for "
         "queue-latency (default 20ms), a rate or auto for inference-rate (default auto).",
         default=None,
+    )
+    behavior: ScalingBehavior = api_field(
+        "Stabilization windows and scale-down rate.", default_factory=ScalingBehavior
     )
 
 
@@ -237,6 +264,16 @@ class EndpointStatus(ApiModel):
     metrics: str | None = api_field("Prometheus metrics endpoint.", default=None)
 
 
+class AutoscalingStatus(ApiModel):
+    """The autoscaler the operator made, and the target it chose."""
+
+    kind: str | None = api_field("HorizontalPodAutoscaler or ScaledObject (KEDA).", default=None)
+    metric: str | None = api_field("The metric scaled on.", default=None)
+    target: str | None = api_field("The target in effect, e.g. 70%, 20ms, 568/s.", default=None)
+    source: str | None = api_field("Where the target came from.", default=None)
+    message: str | None = api_field("What could not be done as asked, if anything.", default=None)
+
+
 class ModelDeploymentStatus(ApiModel):
     """The observed state, written only by the operator."""
 
@@ -266,6 +303,7 @@ class ModelDeploymentStatus(ApiModel):
         "Result of the served revision's optimization.", default=None
     )
     endpoint: EndpointStatus | None = api_field("Service endpoints.", default=None)
+    autoscaling: AutoscalingStatus | None = api_field("The autoscaler in effect.", default=None)
     replicas: int | None = api_field("Triton pods.", default=None, ge=0)
     ready_replicas: int | None = api_field("Ready Triton pods.", default=None, ge=0)
 

@@ -18,7 +18,6 @@ from modeldeploy_operator.storage import artifact_location
 
 COMPONENT = "server"
 PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
-DEFAULT_CPU_TARGET = 70
 
 
 def _probe(path: str, period: int, failures: int) -> Manifest:
@@ -116,32 +115,6 @@ def build_service(md: ModelDeployment) -> Manifest:
             "selector": selector(name, COMPONENT),
             "ports": [
                 {"name": n, "port": p, "targetPort": n, "protocol": "TCP"} for n, p in PORTS.items()
-            ],
-        },
-    }
-
-
-def build_cpu_autoscaler(md: ModelDeployment) -> Manifest:
-    """An autoscaling/v2 HorizontalPodAutoscaler on CPU utilisation."""
-    scaling = md.spec.autoscaling
-    target = scaling.target if isinstance(scaling.target, int) else DEFAULT_CPU_TARGET
-    name = server_name(md.metadata.name)
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": metadata(md, name, COMPONENT),
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-            "minReplicas": max(scaling.min_replicas, 1),
-            "maxReplicas": scaling.max_replicas,
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": target},
-                    },
-                }
             ],
         },
     }
