@@ -310,3 +310,39 @@ def test_switching_the_metric_replaces_the_autoscaler_and_never_owns_replicas(
     wait_until(lambda: kubectl.get("scaledobject", "minilm-triton") is None, "no ScaledObject", 60)
     assert len(kubectl.items("jobs")) == jobs
     _assert_a_poke_writes_nothing(operator, kubectl, namespace)
+
+
+def test_operator_made_cpu_hpa_scales_the_triton_deployment_up_and_down(
+    operator: Operator, kubectl: Kubectl, namespace: str
+) -> None:
+    """End to end through the real HPA controller: metrics-server reads the CPU use that
+    kwok emulates from a pod annotation, and the operator's HPA moves the replicas."""
+    body = _minilm(namespace)
+    body["spec"]["autoscaling"].update(
+        minReplicas=1,
+        maxReplicas=4,
+        behavior={"scaleDownStabilizationSeconds": 0, "scaleDownPercentPerMinute": 100},
+    )
+    _serve_first_revision(kubectl, body)
+    kubectl.run("wait", "--for=condition=Ready", "mdep/minilm", "--timeout=120s")
+
+    def use_cpu(millicores: int) -> None:
+        # Each Triton pod requests 1 CPU (the example); kwok reports this much use.
+        patch = {"spec": {"template": {"metadata": {"annotations": {
+            "kwok.x-k8s.io/usage-cpu": f"{millicores}m"}}}}}  # fmt: skip
+        kubectl.run("patch", "deployment", "minilm-triton", "--type=merge", "-p", json.dumps(patch))
+
+    def replicas() -> int:
+        found = kubectl.get("deployment", "minilm-triton") or {}
+        return int((found.get("spec") or {}).get("replicas") or 0)
+
+    use_cpu(950)
+    wait_until(lambda: replicas() >= 3, "the HPA to scale up", timeout=180, interval=2)
+    status = wait_until(
+        lambda: (s := _status(kubectl)).get("replicas", 0) >= 3 and s, "status.replicas", 90
+    )
+    assert status["autoscaling"]["kind"] == "HorizontalPodAutoscaler"
+    use_cpu(50)
+    wait_until(lambda: replicas() == 1, "the HPA to scale down", timeout=240, interval=2)
+    # The operator did not fight the autoscaler over replicas meanwhile.
+    _assert_a_poke_writes_nothing(operator, kubectl, namespace)
