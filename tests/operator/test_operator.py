@@ -43,6 +43,22 @@ def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
 
 
+def _wait_phase(kubectl: Kubectl, phase: str, timeout: float) -> dict[str, Any]:
+    """The status once it reaches ``phase``."""
+    found: dict[str, Any] = wait_until(
+        lambda: (s := _status(kubectl)).get("phase") == phase and s, phase, timeout=timeout
+    )
+    return found
+
+
+def _apply_and_wait_for_job(kubectl: Kubectl, body: dict[str, Any]) -> str:
+    """Apply ``body``; the name of the optimization Job the operator then creates."""
+    kubectl.apply(body)
+    job = f"minilm-opt-{_revision(body)}"
+    wait_until(lambda: kubectl.get("job", job), f"Job {job}", timeout=60)
+    return job
+
+
 def _assert_a_poke_writes_nothing(operator: Operator, kubectl: Kubectl, namespace: str) -> None:
     """An annotation wakes the operator; a reconcile that finds nothing to do writes nothing."""
     writes = operator.writes(namespace)
@@ -52,11 +68,8 @@ def _assert_a_poke_writes_nothing(operator: Operator, kubectl: Kubectl, namespac
 
 
 def _serve_first_revision(kubectl: Kubectl, body: dict[str, Any]) -> str:
-    kubectl.apply(body)
     revision = _revision(body)
-    job = f"minilm-opt-{revision}"
-    wait_until(lambda: kubectl.get("job", job), f"Job {job}", timeout=60)
-    kubectl.finish_job(job, summary())
+    kubectl.finish_job(_apply_and_wait_for_job(kubectl, body), summary())
     wait_until(lambda: _status(kubectl).get("revision") == revision, "promotion", timeout=90)
     return revision
 
@@ -122,9 +135,7 @@ def test_failed_new_revision_keeps_the_old_one_serving(
     wait_until(lambda: _status(kubectl).get("phase") == "Optimizing", "Optimizing", timeout=30)
     kubectl.finish_job(f"minilm-opt-{new}", summary(passed=False))
 
-    status = wait_until(
-        lambda: (s := _status(kubectl)).get("phase") == "Degraded" and s, "Degraded", timeout=90
-    )
+    status = _wait_phase(kubectl, "Degraded", timeout=90)
     assert status["revision"] == old
     assert _condition(status, "Ready")["status"] == "True"
     assert _condition(status, "Optimized")["reason"] == "AccuracyGateFailed"
@@ -202,9 +213,7 @@ def test_unschedulable_pod_then_job_deadline_are_reported(
     assert "cannot be scheduled" in _condition(status, "Optimized")["message"]
     assert "Insufficient cpu" in _condition(status, "Optimized")["message"]
     # The Job's deadline ends the wait: a reason, a Warning, and no new Job.
-    status = wait_until(
-        lambda: (s := _status(kubectl)).get("phase") == "Failed" and s, "Failed", timeout=120
-    )
+    status = _wait_phase(kubectl, "Failed", timeout=120)
     assert _condition(status, "Optimized")["reason"] == "DeadlineExceeded"
     assert "timeoutSeconds" in _condition(status, "Optimized")["message"]
     events = kubectl.run("get", "events", "--field-selector", "involvedObject.name=minilm")
@@ -218,16 +227,12 @@ def test_unreachable_source_fails_with_reason_and_no_hot_loop(
     operator: Operator, kubectl: Kubectl, namespace: str
 ) -> None:
     body = _minilm(namespace)
-    kubectl.apply(body)
-    job = f"minilm-opt-{_revision(body)}"
-    wait_until(lambda: kubectl.get("job", job), "the Job", timeout=60)
+    job = _apply_and_wait_for_job(kubectl, body)
     kubectl.finish_job(
         job,
         {"ok": False, "reason": "SourceUnreachable", "message": "pvc path /mnt/source/x missing"},
     )
-    status = wait_until(
-        lambda: (s := _status(kubectl)).get("phase") == "Failed" and s, "Failed", timeout=90
-    )
+    status = _wait_phase(kubectl, "Failed", timeout=90)
     assert _condition(status, "Ready")["reason"] == "SourceUnreachable"
     _assert_a_poke_writes_nothing(operator, kubectl, namespace)
     assert len(kubectl.items("jobs")) == 1
@@ -237,9 +242,7 @@ def test_restarting_the_operator_mid_way_duplicates_nothing(
     operator: Operator, kubectl: Kubectl, namespace: str
 ) -> None:
     body = _minilm(namespace)
-    kubectl.apply(body)
-    job = f"minilm-opt-{_revision(body)}"
-    wait_until(lambda: kubectl.get("job", job), "the Job", timeout=60)
+    job = _apply_and_wait_for_job(kubectl, body)
     operator.stop(kill=True)
     operator.start()
     kubectl.finish_job(job, summary())
@@ -344,5 +347,7 @@ def test_operator_made_cpu_hpa_scales_the_triton_deployment_up_and_down(
     assert status["autoscaling"]["kind"] == "HorizontalPodAutoscaler"
     use_cpu(50)
     wait_until(lambda: replicas() == 1, "the HPA to scale down", timeout=240, interval=2)
-    # The operator did not fight the autoscaler over replicas meanwhile.
+    # Once the status has caught up with the last pod gone, the operator has nothing to
+    # write: it does not fight the autoscaler over replicas.
+    wait_until(lambda: _status(kubectl).get("replicas") == 1, "status.replicas 1", timeout=90)
     _assert_a_poke_writes_nothing(operator, kubectl, namespace)
