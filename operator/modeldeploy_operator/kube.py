@@ -2,15 +2,12 @@
 
 Writes are server-side applies with field manager ``modeldeploy``, and only when
 the live object differs from what we want: a reconcile that finds the world as
-desired sends no write at all (each write is counted, for tests and metrics).
+desired sends no write at all (each write is counted in the metrics, which the tests read).
 """
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from collections import Counter
 from typing import Any
 
 from kubernetes import client, dynamic
@@ -53,16 +50,12 @@ class Kube:
     def __init__(self, api: client.ApiClient) -> None:
         self._api = api
         self._dynamic = dynamic.DynamicClient(api)
-        self._lock = threading.Lock()
-        self.writes: Counter[str] = Counter()
         self._apis: dict[str, tuple[bool, float]] = {}
 
     def _resource(self, api_version: str, kind: str) -> Any:
         return self._dynamic.resources.get(api_version=api_version, kind=kind)
 
     def _count(self, verb: str, kind: str, namespace: str) -> None:
-        with self._lock:
-            self.writes[f"{verb} {kind}"] += 1
         metrics.API_WRITES.labels(verb=verb, kind=kind, namespace=namespace).inc()
 
     def has_api(self, group_version: str) -> bool:
@@ -141,7 +134,3 @@ class Kube:
         except ApiException as error:
             if error.status != 404:  # deleted meanwhile: nothing left to report on
                 raise
-
-
-def dumps(manifest: Manifest) -> str:
-    return json.dumps(manifest, sort_keys=True)

@@ -59,6 +59,11 @@ def _apply_and_wait_for_job(kubectl: Kubectl, body: dict[str, Any]) -> str:
     return job
 
 
+def _events(kubectl: Kubectl) -> str:
+    """The Events about the ModelDeployment, as kubectl lists them."""
+    return kubectl.run("get", "events", "--field-selector", "involvedObject.name=minilm")
+
+
 def _assert_a_poke_writes_nothing(operator: Operator, kubectl: Kubectl, namespace: str) -> None:
     """An annotation wakes the operator; a reconcile that finds nothing to do writes nothing."""
     writes = operator.writes(namespace)
@@ -113,7 +118,7 @@ def test_example_goes_from_job_to_ready_endpoint(
     assert revision in table
     assert "1.47" in table
     assert "21.9MiB (was 86.7MiB)" in table
-    events = kubectl.run("get", "events", "--field-selector", "involvedObject.name=minilm")
+    events = _events(kubectl)
     assert "JobCreated" in events
 
 
@@ -128,12 +133,10 @@ def test_failed_new_revision_keeps_the_old_one_serving(
 
     changed = copy.deepcopy(body)
     changed["spec"]["optimization"]["quantization"] = "fp16"
-    kubectl.apply(changed)
-    new = _revision(changed)
-    assert new != old
-    wait_until(lambda: kubectl.get("job", f"minilm-opt-{new}"), "the new Job", timeout=60)
-    wait_until(lambda: _status(kubectl).get("phase") == "Optimizing", "Optimizing", timeout=30)
-    kubectl.finish_job(f"minilm-opt-{new}", summary(passed=False))
+    assert _revision(changed) != old
+    new_job = _apply_and_wait_for_job(kubectl, changed)
+    _wait_phase(kubectl, "Optimizing", timeout=30)
+    kubectl.finish_job(new_job, summary(passed=False))
 
     status = _wait_phase(kubectl, "Degraded", timeout=90)
     assert status["revision"] == old
@@ -144,7 +147,7 @@ def test_failed_new_revision_keeps_the_old_one_serving(
     assert after is not None
     # The gated-out revision never reached the Deployment.
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
-    events = kubectl.run("get", "events", "--field-selector", "involvedObject.name=minilm")
+    events = _events(kubectl)
     assert "AccuracyGateFailed" in events
 
 
@@ -216,7 +219,7 @@ def test_unschedulable_pod_then_job_deadline_are_reported(
     status = _wait_phase(kubectl, "Failed", timeout=120)
     assert _condition(status, "Optimized")["reason"] == "DeadlineExceeded"
     assert "timeoutSeconds" in _condition(status, "Optimized")["message"]
-    events = kubectl.run("get", "events", "--field-selector", "involvedObject.name=minilm")
+    events = _events(kubectl)
     assert "Unschedulable" in events
     assert "DeadlineExceeded" in events
     _assert_a_poke_writes_nothing(operator, kubectl, namespace)
